@@ -1,0 +1,3 @@
+"""pinnace: a Kubernetes-compatible container cluster in Python."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,575 @@
+"""HTTP handlers for resource requests: get, list, watch, create, update,
+patch, delete, deletecollection, and the status / scale / binding /
+eviction / finalize subresources. Generic over resources: everything
+kind-specific lives in the resource's Strategy and schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from pinnace.api.schema import Resource
+from pinnace.api.selectors import SelectorError, parse_field_selector, parse_label_selector
+from pinnace.apiserver import errors, negotiation, tables
+from pinnace.apiserver.negotiation import Accept
+from pinnace.apiserver.registry import (
+    DeleteOptions,
+    RequestContext,
+    ResourceStore,
+    default_manager,
+    now_rfc3339,
+)
+from pinnace.apiserver.requestinfo import RequestInfo
+
+if TYPE_CHECKING:
+    from pinnace.apiserver.server import ApiServer
+
+log = logging.getLogger("pinnace.apiserver.handlers")
+
+Obj = dict[str, Any]
+
+_GENERIC_FIELDS = ("metadata.name", "metadata.namespace")
+
+
+def _bool_param(v: str | None) -> bool:
+    return v is not None and v.lower() in ("true", "1", "yes")
+
+
+def _int_param(q: Any, name: str) -> int | None:
+    v = q.get(name)
+    if v is None or v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        raise errors.bad_request(f"invalid value for {name}: {v!r}") from None
+
+
+def field_values(resource: Resource, obj: Obj) -> dict[str, str]:
+    meta = obj.get("metadata", {})
+    vals = {"metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", "")}
+    for name, fn in resource.field_selectors.items():
+        try:
+            vals[name] = fn(obj)
+        except Exception:
+            vals[name] = ""
+    return vals
+
+
+def build_predicate(resource: Resource, query: Any) -> Callable[[Obj], bool] | None:
+    try:
+        ls = parse_label_selector(query.get("labelSelector"))
+        fs = parse_field_selector(query.get("fieldSelector"))
+        if not fs.empty():
+            fs.check_supported((*_GENERIC_FIELDS, *resource.field_selectors))
+    except SelectorError as e:
+        raise errors.bad_request(str(e)) from None
+    if ls.empty() and fs.empty():
+        return None
+    if fs.empty():
+        return lambda o: ls.matches(o.get("metadata", {}).get("labels") or {})
+    if ls.empty():
+        return lambda o: fs.matches(field_values(resource, o))
+    return lambda o: (
+        ls.matches(o.get("metadata", {}).get("labels") or {})
+        and fs.matches(field_values(resource, o))
+    )
+
+
+class ResourceHandlers:
+    def __init__(self, server: ApiServer) -> None:
+        self.server = server
+
+    # -- context --------------------------------------------------------------
+
+    def context(self, request: web.Request) -> RequestContext:
+        q = request.query
+        dry = q.getall("dryRun", [])
+        for d in dry:
+            if d != "All":
+                raise errors.bad_request(f'Invalid dryRun value: "{d}"; supported values: "All"')
+        fv = q.get("fieldValidation", "")
+        if fv and fv not in ("Strict", "Warn", "Ignore"):
+            raise errors.bad_request(
+                f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got {fv!r}'
+            )
+        ua = request.headers.get("User-Agent", "")
+        manager = q.get("fieldManager") or ""
+        if len(manager) > 128:
+            raise errors.bad_request("fieldManager: Too long: may not be more than 128 bytes")
+        return RequestContext(
+            user=request["user"],
+            dry_run=bool(dry),
+            field_manager=manager or default_manager(ua),
+            field_validation=fv or "Warn",
+            user_agent=ua,
+        )
+
+    def respond(
+        self,
+        request: web.Request,
+        resource: Resource,
+        obj: Obj,
+        accept: Accept,
+        ctx: RequestContext | None,
+        status: int = 200,
+    ) -> web.Response:
+        headers = {}
+        if ctx is not None and ctx.warnings:
+            headers["Warning"] = ", ".join(
+                '299 - "' + w.replace('"', '\\"') + '"' for w in dict.fromkeys(ctx.warnings)
+            )
+        if accept.table:
+            include = request.query.get("includeObject", "Metadata")
+            body = tables.table(resource, [obj], include_object=include)
+            return negotiation.json_response(body, status, headers)
+        if accept.partial_metadata:
+            return negotiation.json_response(tables.partial_metadata(obj), status, headers)
+        return negotiation.encode(obj, accept, status, headers)
+
+    async def read_body(self, request: web.Request) -> bytes:
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise errors.too_large() from None
+
+    # -- dispatch -------------------------------------------------------------
+
+    async def handle(
+        self, request: web.Request, info: RequestInfo, resource: Resource
+    ) -> web.StreamResponse:
+        store = self.server.stores[(resource.group, resource.version, resource.plural)]
+        accept = negotiation.parse_accept(request.headers.get("Accept", ""))
+        if accept.protobuf_only:
+            raise errors.not_acceptable(request.headers.get("Accept", ""))
+        if resource.namespaced and not info.namespace and info.verb not in ("list", "watch"):
+            if info.verb == "deletecollection" or info.name or info.verb == "create":
+                raise errors.ApiError(
+                    404, "NotFound", "the server could not find the requested resource", {}
+                )
+        if info.verb not in resource.verbs and not info.subresource:
+            raise errors.method_not_allowed()
+        if info.subresource:
+            return await self.subresource(request, info, resource, store, accept)
+        ns = info.namespace if resource.namespaced else ""
+        verb = info.verb
+        if verb == "get":
+            return self.respond(request, resource, store.get(ns, info.name), accept, None)
+        if verb == "list":
+            return self.list(request, resource, store, ns, accept)
+        if verb == "watch":
+            from pinnace.apiserver.watch import serve_watch
+
+            return await serve_watch(request, self.server, resource, store, ns, info.name, accept)
+        if verb == "create":
+            ctx = self.context(request)
+            body = negotiation.decode_body(await self.read_body(request), request.headers.get("Content-Type", ""))
+            obj = await store.create(ns, body, ctx)
+            return self.respond(request, resource, obj, accept, ctx, 201)
+        if verb == "update":
+            ctx = self.context(request)
+            body = negotiation.decode_body(await self.read_body(request), request.headers.get("Content-Type", ""))
+            obj, created = await store.update(ns, info.name, body, ctx)
+            return self.respond(request, resource, obj, accept, ctx, 201 if created else 200)
+        if verb == "patch":
+            ctx = self.context(request)
+            obj, created = await self.patch(request, resource, store, ns, info.name, ctx, "")
+            return self.respond(request, resource, obj, accept, ctx, 201 if created else 200)
+        if verb == "delete":
+            return await self.delete(request, resource, store, ns, info.name, accept)
+        if verb == "deletecollection":
+            return await self.delete_collection(request, resource, store, ns, accept)
+        raise errors.method_not_allowed()
+
+    # -- list -------------------------------------------------------------------
+
+    def list(
+        self,
+        request: web.Request,
+        resource: Resource,
+        store: ResourceStore,
+        ns: str,
+        accept: Accept,
+    ) -> web.Response:
+        q = request.query
+        pred = build_predicate(resource, q)
+        limit = _int_param(q, "limit") or 0
+        res = store.list(ns, pred, limit, q.get("continue", ""))
+        if accept.table:
+            body = tables.table(
+                resource,
+                res.items,
+                resource_version=res.resource_version,
+                continue_token=res.continue_token,
+                remaining=res.remaining,
+                include_object=q.get("includeObject", "Metadata"),
+            )
+            return negotiation.json_response(body)
+        meta: Obj = {"resourceVersion": res.resource_version}
+        if res.continue_token:
+            meta["continue"] = res.continue_token
+        if res.remaining is not None:
+            meta["remainingItemCount"] = res.remaining
+        if accept.partial_metadata_list or accept.partial_metadata:
+            body = {
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": meta,
+                "items": [tables.partial_metadata(o) for o in res.items],
+            }
+            return negotiation.json_response(body)
+        if accept.yaml:
+            return negotiation.encode(
+                {
+                    "kind": resource.list_kind,
+                    "apiVersion": resource.api_version,
+                    "metadata": meta,
+                    "items": res.items,
+                },
+                accept,
+            )
+        # fast path: splice pre-serialised items (lists of 10k objects)
+        head = orjson.dumps(
+            {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": meta}
+        )[:-1]
+        body = head + b',"items":' + orjson.dumps(res.items) + b"}"
+        return web.Response(body=body, content_type="application/json")
+
+    # -- patch ------------------------------------------------------------------
+
+    async def patch(
+        self,
+        request: web.Request,
+        resource: Resource,
+        store: ResourceStore,
+        ns: str,
+        name: str,
+        ctx: RequestContext,
+        subresource: str,
+        transform: Callable[[Obj], Obj] | None = None,
+        untransform: Callable[[Obj, Obj], Obj] | None = None,
+    ) -> tuple[Obj, bool]:
+        ptype = negotiation.PATCH_TYPES.get(negotiation.media_type(request.headers.get("Content-Type", "")))
+        if ptype is None:
+            raise errors.unsupported_media_type(request.headers.get("Content-Type", ""))
+        raw = await self.read_body(request)
+        from pinnace.apiserver import patching
+
+        if ptype == "apply":
+            patch: Any = negotiation.loads_yaml(raw)
+            if not request.query.get("fieldManager"):
+                raise errors.invalid_plain(
+                    'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                    "is required for apply patch",
+                    "fieldManager",
+                )
+        else:
+            patch = negotiation.loads_json(raw)
+        if _bool_param(request.query.get("force")) and ptype != "apply":
+            raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
+        force = _bool_param(request.query.get("force"))
+        ctx_apply = ptype == "apply"
+
+        async def mutate(current: Obj) -> Obj:
+            base = transform(current) if transform else current
+            new = patching.apply_patch(
+                ptype, base, patch, resource, store, ctx, subresource=subresource, force=force
+            )
+            return untransform(current, new) if untransform else new
+
+        async def create_with_apply() -> Obj:
+            obj = patching.apply_patch(
+                ptype, None, patch, resource, store, ctx, subresource=subresource, force=force
+            )
+            return await store.create(ns, obj, ctx)
+
+        if ctx_apply:
+            ctx.field_validation = request.query.get("fieldValidation") or "Strict"
+        return await store.guaranteed_update(
+            ns,
+            name,
+            mutate,
+            ctx,
+            subresource=subresource,
+            on_missing=create_with_apply if (ctx_apply and not subresource) else None,
+        )
+
+    # -- delete -----------------------------------------------------------------
+
+    def delete_options(self, request: web.Request, raw: bytes) -> DeleteOptions:
+        q = request.query
+        opts = DeleteOptions(
+            grace_period_seconds=_int_param(q, "gracePeriodSeconds"),
+            propagation_policy=q.get("propagationPolicy") or None,
+        )
+        if q.get("orphanDependents") is not None:
+            opts.orphan_dependents = _bool_param(q.get("orphanDependents"))
+        if raw.strip():
+            body = negotiation.decode_body(raw, request.headers.get("Content-Type", ""))
+            if not isinstance(body, dict):
+                raise errors.bad_request("DeleteOptions must be an object")
+            if body.get("gracePeriodSeconds") is not None:
+                opts.grace_period_seconds = int(body["gracePeriodSeconds"])
+            if body.get("propagationPolicy"):
+                opts.propagation_policy = body["propagationPolicy"]
+            if body.get("orphanDependents") is not None:
+                opts.orphan_dependents = bool(body["orphanDependents"])
+            pre = body.get("preconditions") or {}
+            opts.precondition_uid = pre.get("uid")
+            opts.precondition_rv = pre.get("resourceVersion")
+            if body.get("dryRun"):
+                for d in body["dryRun"]:
+                    if d != "All":
+                        raise errors.bad_request(f'Invalid dryRun value: "{d}"')
+        if opts.propagation_policy not in (None, "Background", "Foreground", "Orphan"):
+            raise errors.invalid_plain(
+                f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: '
+                f'"{opts.propagation_policy}": supported values: "Foreground", "Background", "Orphan", "nil"',
+                "propagationPolicy",
+            )
+        if opts.orphan_dependents is not None and opts.propagation_policy:
+            raise errors.invalid_plain(
+                'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: '
+                f'"{opts.propagation_policy}": orphanDependents and deletionPropagation cannot be both set',
+                "propagationPolicy",
+            )
+        return opts
+
+    async def delete(
+        self,
+        request: web.Request,
+        resource: Resource,
+        store: ResourceStore,
+        ns: str,
+        name: str,
+        accept: Accept,
+    ) -> web.Response:
+        ctx = self.context(request)
+        raw = await self.read_body(request)
+        opts = self.delete_options(request, raw)
+        if raw.strip():
+            try:
+                b = orjson.loads(raw)
+                if isinstance(b, dict) and b.get("dryRun"):
+                    ctx.dry_run = True
+            except orjson.JSONDecodeError:
+                pass
+        obj, lingering = await store.delete(ns, name, opts, ctx)
+        if lingering or store.strategy.return_deleted_object:
+            return self.respond(request, resource, obj, accept, ctx, 200)
+        body = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {
+                "name": name,
+                "kind": resource.plural,
+                "uid": obj["metadata"].get("uid", ""),
+            },
+        }
+        if resource.group:
+            body["details"]["group"] = resource.group
+        return negotiation.json_response(body)
+
+    async def delete_collection(
+        self,
+        request: web.Request,
+        resource: Resource,
+        store: ResourceStore,
+        ns: str,
+        accept: Accept,
+    ) -> web.Response:
+        ctx = self.context(request)
+        raw = await self.read_body(request)
+        opts = self.delete_options(request, raw)
+        pred = build_predicate(resource, request.query)
+        res = store.list(ns, pred)
+        deleted = []
+        for o in res.items:
+            meta = o["metadata"]
+            try:
+                d, _ = await store.delete(meta.get("namespace", ""), meta["name"], opts, ctx)
+                deleted.append(d)
+            except errors.ApiError as e:
+                if e.code != 404:
+                    raise
+        body = {
+            "kind": resource.list_kind,
+            "apiVersion": resource.api_version,
+            "metadata": {"resourceVersion": str(store.cache.revision)},
+            "items": deleted,
+        }
+        return negotiation.encode(body, accept)
+
+    # -- subresources -----------------------------------------------------------
+
+    async def subresource(
+        self,
+        request: web.Request,
+        info: RequestInfo,
+        resource: Resource,
+        store: ResourceStore,
+        accept: Accept,
+    ) -> web.StreamResponse:
+        sub = info.subresource
+        ns = info.namespace if resource.namespaced else ""
+        if sub not in resource.subresources:
+            raise errors.ApiError(
+                404, "NotFound", "the server could not find the requested resource", {}
+            )
+        verb = info.verb
+        if sub in ("status", "finalize"):
+            if verb == "get" and sub == "status":
+                return self.respond(request, resource, store.get(ns, info.name), accept, None)
+            ctx = self.context(request)
+            if verb == "update":
+                body = negotiation.decode_body(await self.read_body(request), request.headers.get("Content-Type", ""))
+                if sub == "finalize":
+                    return await self.finalize(
+                        request, resource, store, ns, info.name, body, accept, ctx
+                    )
+                obj = store._check_body(body, ns)
+
+                async def replace(current: Obj) -> Obj:
+                    return copy.deepcopy(obj)
+
+                rv = obj["metadata"].get("resourceVersion") or ""
+                new, _ = await store.guaranteed_update(
+                    ns, info.name, replace, ctx, subresource="status", precondition_rv=rv
+                )
+                return self.respond(request, resource, new, accept, ctx)
+            if verb == "patch" and sub == "status":
+                new, _ = await self.patch(request, resource, store, ns, info.name, ctx, "status")
+                return self.respond(request, resource, new, accept, ctx)
+            raise errors.method_not_allowed()
+        if sub == "scale":
+            from pinnace.apiserver import scale
+
+            return await scale.handle(self, request, info, resource, store, ns, accept)
+        if sub == "binding" and verb == "create":
+            return await self.bind(request, resource, store, ns, info.name)
+        if sub == "eviction" and verb == "create":
+            return await self.evict(request, resource, store, ns, info.name)
+        if sub == "log" and verb == "get":
+            pod = store.get(ns, info.name)
+            raise errors.bad_request(_not_running_message(pod, request.query.get("container", "")))
+        if sub in ("exec", "attach", "portforward", "proxy"):
+            pod = store.get(ns, info.name)
+            raise errors.bad_request(_not_running_message(pod, request.query.get("container", "")))
+        raise errors.method_not_allowed()
+
+    async def finalize(
+        self,
+        request: web.Request,
+        resource: Resource,
+        store: ResourceStore,
+        ns: str,
+        name: str,
+        body: Any,
+        accept: Accept,
+        ctx: RequestContext,
+    ) -> web.Response:
+        if not isinstance(body, dict):
+            raise errors.bad_request("body must be a Namespace")
+        fins = list((body.get("spec") or {}).get("finalizers") or [])
+
+        async def set_finalizers(current: Obj) -> Obj:
+            current.setdefault("spec", {})["finalizers"] = fins
+            return current
+
+        # the namespace strategy pins spec on ordinary updates; write directly
+        new, _ = await store.finalize(ns, name, fins, ctx)
+        return self.respond(request, resource, new, accept, ctx)
+
+    async def bind(
+        self, request: web.Request, resource: Resource, store: ResourceStore, ns: str, name: str
+    ) -> web.Response:
+        ctx = self.context(request)
+        body = negotiation.decode_body(await self.read_body(request), request.headers.get("Content-Type", ""))
+        if not isinstance(body, dict):
+            raise errors.bad_request("body must be a Binding")
+        target = body.get("target") or {}
+        node = target.get("name") or ""
+        if not node:
+            raise errors.invalid_plain(
+                f'Binding "{name}" is invalid: target.name: Required value', "target.name"
+            )
+
+        async def assign(pod: Obj) -> Obj:
+            spec = pod.setdefault("spec", {})
+            if pod["metadata"].get("deletionTimestamp"):
+                raise errors.conflict(
+                    resource, name, "pod is being deleted, cannot be assigned to a host"
+                )
+            if spec.get("nodeName"):
+                raise errors.conflict(
+                    resource, name, f'pod {name} is already assigned to node "{spec["nodeName"]}"'
+                )
+            spec["nodeName"] = node
+            status = pod.setdefault("status", {})
+            conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+            conds.append(
+                {
+                    "type": "PodScheduled",
+                    "status": "True",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": now_rfc3339(),
+                }
+            )
+            status["conditions"] = conds
+            return pod
+
+        await store.guaranteed_update(ns, name, assign, ctx, subresource="binding")
+        return negotiation.json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "code": 201,
+            },
+            201,
+        )
+
+    async def evict(
+        self, request: web.Request, resource: Resource, store: ResourceStore, ns: str, name: str
+    ) -> web.Response:
+        ctx = self.context(request)
+        raw = await self.read_body(request)
+        opts = DeleteOptions()
+        if raw.strip():
+            body = negotiation.decode_body(raw, request.headers.get("Content-Type", ""))
+            if isinstance(body, dict) and isinstance(body.get("deleteOptions"), dict):
+                do = body["deleteOptions"]
+                opts.grace_period_seconds = do.get("gracePeriodSeconds")
+                opts.propagation_policy = do.get("propagationPolicy")
+                if do.get("dryRun"):
+                    ctx.dry_run = True
+        store.get(ns, name)
+        await store.delete(ns, name, opts, ctx)
+        return negotiation.json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "code": 201,
+            },
+            201,
+        )
+
+
+def _not_running_message(pod: Obj, container: str) -> str:
+    name = pod["metadata"]["name"]
+    containers = [c.get("name") for c in (pod.get("spec", {}).get("containers") or [])]
+    c = container or (containers[0] if containers else "")
+    if not pod.get("spec", {}).get("nodeName"):
+        return f"pod {name} does not have a host assigned"
+    return f'container "{c}" in pod "{name}" is waiting to start: ContainerCreating'

@@ -1,0 +1,361 @@
+"""The API server: assembles storage, watch caches, per-resource stores,
+authentication, authorization and admission behind one aiohttp application
+served over HTTPS.
+
+Request path: TLS → authn (x509 chain) → request info → authz → resource
+handler (→ registry → admission → Backend) or discovery/OpenAPI/health.
+Every error leaves as a ``metav1.Status``; unexpected exceptions are logged
+with their traceback and answered with a generic 500 Status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from pinnace.api.resources import Catalog, catalog
+from pinnace.api.strategy import strategy_for
+from pinnace.apiserver import errors, negotiation
+from pinnace.apiserver.admission import AdmissionChain
+from pinnace.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from pinnace.apiserver.authn import (
+    AuthenticatorChain,
+    TrustedIdentityAuthenticator,
+    UserInfo,
+    X509Authenticator,
+)
+from pinnace.apiserver.authz import AlwaysAllow, Attributes, AuthorizerChain
+from pinnace.apiserver.cache import WatchCache
+from pinnace.apiserver.config import ServerConfig
+from pinnace.apiserver.discovery import AGGREGATED_V2, AGGREGATED_V2BETA1, Discovery
+from pinnace.apiserver.handlers import ResourceHandlers
+from pinnace.apiserver.registry import RequestContext, ResourceStore
+from pinnace.apiserver.requestinfo import parse_request
+from pinnace.apiserver.schemahooks import SchemaHooks
+from pinnace.storage import Backend, open_backend
+
+log = logging.getLogger("pinnace.apiserver")
+
+KUBERNETES_VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0+pinnace",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-11-26T00:00:00Z",
+    "goVersion": "go1.23.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SYSTEM_USER = UserInfo("system:apiserver", ("system:masters", "system:authenticated"))
+
+
+class ApiServer:
+    def __init__(self, config: ServerConfig, *, backend: Backend | None = None) -> None:
+        self.config = config
+        self.catalog: Catalog = catalog()
+        self.backend: Backend | None = backend
+        self.caches: dict[str, WatchCache] = {}
+        self.stores: dict[tuple[str, str, str], ResourceStore] = {}
+        self.hooks = SchemaHooks()
+        self.authn = AuthenticatorChain([TrustedIdentityAuthenticator(), X509Authenticator()])
+        self.authz = AuthorizerChain([AlwaysAllow()])
+        self.admission = AdmissionChain(validating=[NamespaceLifecycle(self._get_namespace)])
+        self.discovery = Discovery(self.catalog, f"{config.bind_address}:{config.port}")
+        self.handlers = ResourceHandlers(self)
+        self.min_request_timeout = 1800.0
+        self.bookmark_interval = 60.0
+        self.ready = asyncio.Event()
+        self.app = self._build_app()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start_storage(self) -> None:
+        if self.backend is None:
+            self.backend = open_backend(self.config.storage_url())
+        try:
+            await self.backend.start()
+        except Exception as e:
+            raise errors.StartupError(
+                f"cannot open storage {self.config.storage_url()}: {e}"
+            ) from e
+        for r in self.catalog.resources:
+            prefix = r.key_prefix()
+            cache = self.caches.get(prefix)
+            if cache is None:
+                cache = WatchCache(
+                    self.backend,
+                    prefix,
+                    decoder=self.hooks.cache_decoder(r),
+                )
+                self.caches[prefix] = cache
+            self.stores[(r.group, r.version, r.plural)] = ResourceStore(
+                r, self.backend, cache, strategy_for(r), self.admission, self.hooks
+            )
+        await asyncio.gather(*(c.start() for c in self.caches.values()))
+        await self._bootstrap()
+
+    async def stop(self) -> None:
+        for c in self.caches.values():
+            await c.stop()
+        if self.backend is not None:
+            await self.backend.close()
+
+    async def _bootstrap(self) -> None:
+        """Objects every cluster has: the default namespaces."""
+        ns_store = self.store("", "v1", "namespaces")
+        for name in DEFAULT_NAMESPACES:
+            if ns_store.cache.get(ns_store.key("", name)) is None:
+                try:
+                    await ns_store.create(
+                        "",
+                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                        RequestContext(user=SYSTEM_USER, field_manager="pinnace-apiserver"),
+                    )
+                except errors.ApiError as e:
+                    if e.code != 409:
+                        raise
+
+    def store(self, group: str, version: str, plural: str) -> ResourceStore:
+        return self.stores[(group, version, plural)]
+
+    def _get_namespace(self, name: str) -> dict[str, Any] | None:
+        s = self.stores.get(("", "v1", "namespaces"))
+        if s is None:
+            return None
+        return s.cache.get(s.key("", name))
+
+    # -- HTTP -----------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[self._error_middleware],
+            client_max_size=self.config.max_request_bytes,
+        )
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    @web.middleware
+    async def _error_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            resp: web.StreamResponse = await handler(request)
+            return resp
+        except errors.ApiError as e:
+            return negotiation.json_response(e.status(), e.code, e.headers or None)
+        except web.HTTPRequestEntityTooLarge:
+            e2 = errors.too_large()
+            return negotiation.json_response(e2.status(), 413)
+        except web.HTTPException as e:
+            return negotiation.json_response(
+                errors.status_body(e.status, e.reason.replace(" ", ""), e.text or e.reason),
+                e.status,
+            )
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception:
+            log.exception("internal error serving %s %s", request.method, request.path)
+            e3 = errors.internal()
+            return negotiation.json_response(e3.status(), 500)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path in ANONYMOUS_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return self._non_resource(request, path)
+        user = await self.authn.authenticate(request)
+        if user is None:
+            raise errors.unauthorized()
+        request["user"] = user
+        watch_param = request.query.get("watch", "").lower() in ("true", "1")
+        info = parse_request(request.method, path, watch_param)
+        if not info.is_resource:
+            await self._authorize(Attributes(user, request.method.lower(), False, path=path))
+            return await self._non_resource_authenticated(request, path, info)
+        resource = self.catalog.by_plural(info.group, info.version, info.resource)
+        if resource is None:
+            raise errors.ApiError(
+                404, "NotFound", "the server could not find the requested resource", {}
+            )
+        await self._authorize(
+            Attributes(
+                user,
+                info.verb,
+                True,
+                api_group=info.group,
+                api_version=info.version,
+                resource=info.resource,
+                subresource=info.subresource,
+                namespace=info.namespace,
+                name=info.name,
+                path=path,
+            )
+        )
+        return await self.handlers.handle(request, info, resource)
+
+    async def _authorize(self, attrs: Attributes) -> None:
+        decision, _reason = await self.authz.authorize(attrs)
+        if decision != "allow":
+            if attrs.resource_request:
+                raise errors.forbidden(
+                    attrs.user.name,
+                    attrs.verb,
+                    attrs.resource,
+                    attrs.api_group,
+                    attrs.namespace,
+                    attrs.name,
+                )
+            raise errors.ApiError(
+                403,
+                "Forbidden",
+                f'forbidden: User "{attrs.user.name}" cannot {attrs.verb} path "{attrs.path}"',
+            )
+
+    def _non_resource(self, request: web.Request, path: str) -> web.Response:
+        if path == "/version":
+            return negotiation.json_response(KUBERNETES_VERSION)
+        ok = self.ready.is_set() or path.startswith(("/livez", "/healthz"))
+        if "verbose" in request.query:
+            text = "[+]ping ok\n[+]storage ok\n" + (
+                "healthz check passed\n" if ok else "check failed\n"
+            )
+            return web.Response(text=text, status=200 if ok else 500)
+        return web.Response(text="ok" if ok else "not ready", status=200 if ok else 500)
+
+    async def _non_resource_authenticated(
+        self, request: web.Request, path: str, info: Any
+    ) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed()
+        accept = request.headers.get("Accept", "")
+        p = path.rstrip("/") or "/"
+        if p in ("/api", "/apis"):
+            legacy = p == "/api"
+            if "as=APIGroupDiscoveryList" in accept:
+                version = (
+                    "v2"
+                    if "v=v2;" in accept.replace(" ", "") + ";" or "v=v2," in accept
+                    else "v2beta1"
+                )
+                if "v=v2;" not in accept.replace(" ", "") and "v=v2beta1" in accept:
+                    version = "v2beta1"
+                ctype = AGGREGATED_V2 if version == "v2" else AGGREGATED_V2BETA1
+                body = self.discovery.aggregated(legacy, version)
+                import orjson
+
+                return web.Response(body=orjson.dumps(body), headers={"Content-Type": ctype})
+            return negotiation.json_response(
+                self.discovery.api_versions() if legacy else self.discovery.api_group_list
+            )
+        parts = p.strip("/").split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            doc = self.discovery.api_resource_list("", parts[1])
+            if doc is not None:
+                return negotiation.json_response(doc)
+        if parts[0] == "apis" and len(parts) == 2:
+            doc = self.discovery.api_group(parts[1])
+            if doc is not None:
+                return negotiation.json_response(doc)
+        if parts[0] == "apis" and len(parts) == 3:
+            doc = self.discovery.api_resource_list(parts[1], parts[2])
+            if doc is not None:
+                return negotiation.json_response(doc)
+        if parts[0] == "openapi":
+            from pinnace.apiserver import openapi_handlers
+
+            return openapi_handlers.serve(request, p)
+        if p in ("/version", "/healthz", "/livez", "/readyz"):
+            return self._non_resource(request, p)
+        raise errors.ApiError(
+            404, "NotFound", "the server could not find the requested resource", {}
+        )
+
+
+# -- serving -----------------------------------------------------------------
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    if data_dir.exists() and not data_dir.is_dir():
+        raise errors.StartupError(f"data dir {data_dir} exists and is not a directory")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "db").mkdir(exist_ok=True)
+        probe = data_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise errors.StartupError(f"data dir {data_dir} is not usable: {e.strerror or e}") from e
+
+
+def _bind_socket(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise errors.StartupError(
+                f"port {port} on {address} is already in use (is another pinnace or kube-apiserver running?)"
+            ) from e
+        raise errors.StartupError(f"cannot listen on {address}:{port}: {e.strerror or e}") from e
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(
+    config: ServerConfig,
+    *,
+    ready: asyncio.Event | None = None,
+    server_out: list[ApiServer] | None = None,
+) -> None:
+    """Run the API server until cancelled; set ``ready`` once it serves and
+    ``admin.kubeconfig`` is written."""
+    from pinnace.apiserver.certs import ensure_pki, write_admin_kubeconfig
+    from pinnace.apiserver.tls import local_server_url, server_ssl_context
+
+    data_dir = Path(config.data_dir).absolute()
+    _check_data_dir(data_dir)
+    sock = _bind_socket(config.bind_address, config.port)
+    port = sock.getsockname()[1]
+    config.port = port
+    try:
+        pki = ensure_pki(config.pki_dir, hosts=[config.bind_address, *config.tls_sans])
+    except Exception as e:
+        sock.close()
+        raise errors.StartupError(f"cannot set up certificates in {config.pki_dir}: {e}") from e
+    server = ApiServer(config)
+    if server_out is not None:
+        server_out.append(server)
+    try:
+        await server.start_storage()
+    except Exception:
+        sock.close()
+        raise
+    runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.SockSite(runner, sock, ssl_context=server_ssl_context(pki), shutdown_timeout=1.0)
+    try:
+        await site.start()
+        url = local_server_url(config.bind_address, port)
+        write_admin_kubeconfig(pki, config.admin_kubeconfig, server=url)
+        server.ready.set()
+        log.info("serving on %s (storage %s)", url, config.storage_url())
+        if ready is not None:
+            ready.set()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await server.stop()
+        if os.environ.get("PINNACE_DEBUG_STOP"):
+            log.info("stopped")

@@ -1,0 +1,70 @@
+"""TLS for the API server: the serving context and who a client certificate
+says the caller is.
+
+The server asks every client for a certificate but does not insist on one
+(``CERT_OPTIONAL``): a certificate, when sent, must chain to the cluster CA or
+the handshake fails; a client without one still connects and is then judged
+by the other authenticators (bearer tokens, later) or answered 401. This is
+what upstream's ``--client-ca-file`` does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+from pinnace.apiserver.certs import Pki
+
+__all__ = ["identity_from_peercert", "local_server_url", "server_ssl_context"]
+
+
+def server_ssl_context(pki: Pki) -> ssl.SSLContext:
+    """An SSL context serving ``pki.server_cert`` that requests (but does not
+    require) client certificates signed by the cluster CA; TLS 1.2 or newer."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(certfile=str(pki.server_cert), keyfile=str(pki.server_key))
+    ctx.load_verify_locations(cafile=str(pki.ca_cert))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    # The server speaks HTTP/1.1 only; say so, so that clients offering h2
+    # (kubectl, Go) settle on HTTP/1.1 without a second try.
+    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    return ctx
+
+
+def identity_from_peercert(
+    peercert: Mapping[str, Any] | None,
+) -> tuple[str, list[str]] | None:
+    """``(user, groups)`` from a verified peer certificate as returned by
+    :meth:`ssl.SSLSocket.getpeercert` (subject CN is the user, every O a group),
+    or None when there is no certificate or it names no user."""
+    if not peercert:
+        return None
+    user = ""
+    groups: list[str] = []
+    for rdn in peercert.get("subject", ()):
+        for attr, value in rdn:
+            if attr == "commonName" and not user:
+                user = value
+            elif attr == "organizationName":
+                groups.append(value)
+    if not user:
+        return None
+    return user, groups
+
+
+def local_server_url(bind_address: str, port: int) -> str:
+    """The URL a client on this machine uses to reach a server bound to
+    ``bind_address:port`` (a wildcard address becomes the loopback one)."""
+    host = bind_address
+    try:
+        ip = ipaddress.ip_address(bind_address)
+    except ValueError:
+        return f"https://{host}:{port}"
+    if ip.is_unspecified:
+        ip = ipaddress.ip_address("::1" if ip.version == 6 else "127.0.0.1")
+    host = f"[{ip}]" if ip.version == 6 else str(ip)
+    return f"https://{host}:{port}"

@@ -1,0 +1,265 @@
+"""Recording core/v1 Events about objects, without ever blocking the caller.
+
+:class:`EventRecorder` is client-go's ``record.EventRecorder`` +
+``EventBroadcaster`` reduced to what pinnace needs. ``event(obj, type,
+reason, message)`` only puts the event on a bounded queue (dropping it, with a
+log line, when the queue is full) and returns; a background task writes them.
+
+Repeats are aggregated like client-go's ``EventCorrelator`` logger: an event
+with the same source, involved object, type, reason and message as one already
+written bumps that Event's ``count`` and ``lastTimestamp`` with a PATCH instead
+of creating a new Event (if the Event is gone, it is created again with the
+running count). The cache of recent events is an LRU of ``cache_size`` entries.
+Not implemented: the similar-message aggregator ("combined from similar
+events") and the per-object spam filter.
+
+Write failures are retried a few times when the server is unreachable, and
+dropped otherwise; events are best-effort by design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pinnace.client.clock import REAL_CLOCK, Clock
+from pinnace.client.errors import AlreadyExists, ApiError, NotFound
+from pinnace.client.objects import EVENTS, Obj, object_reference
+from pinnace.client.rest import Client
+from pinnace.client.transport import TransportError
+
+__all__ = ["NORMAL", "WARNING", "EventRecorder", "EventType", "format_time"]
+
+log = logging.getLogger(__name__)
+
+NORMAL = "Normal"
+WARNING = "Warning"
+EventType = Literal["Normal", "Warning"]
+
+
+def format_time(t: datetime) -> str:
+    """``metav1.Time`` (RFC 3339, seconds, UTC)."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Pending:
+    ref: dict[str, Any]
+    type: str
+    reason: str
+    message: str
+    at: datetime
+
+
+@dataclass
+class _Seen:
+    name: str
+    namespace: str
+    count: int
+    first: str
+    event: Obj = field(repr=False)
+
+
+class EventRecorder:
+    def __init__(
+        self,
+        client: Client,
+        component: str,
+        host: str = "",
+        *,
+        clock: Clock = REAL_CLOCK,
+        queue_size: int = 1000,
+        cache_size: int = 4096,
+        max_retries: int = 3,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.component = component
+        self.host = host
+        self.clock = clock
+        self.cache_size = cache_size
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
+        self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    # --- recording (never blocks) --------------------------------------------------------
+
+    def event(
+        self,
+        obj: Obj,
+        type_: EventType | str,
+        reason: str,
+        message: str,
+        *,
+        kind: str | None = None,
+        api_version: str | None = None,
+        field_path: str | None = None,
+    ) -> None:
+        """Record an event about ``obj`` (``kind``/``api_version`` fill in what list
+        items lack). Returns at once; the write happens in the background."""
+        if type_ not in (NORMAL, WARNING):
+            log.error("unsupported event type %r (reason %s)", type_, reason)
+            return
+        ref = object_reference(obj, kind=kind, api_version=api_version, field_path=field_path)
+        pending = _Pending(ref, type_, reason, message, self.clock.wall())
+        try:
+            self._queue.put_nowait(pending)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("event queue full, dropping event %s %s: %s", reason, ref["name"], message)
+            return
+        self._ensure_started()
+
+    def eventf(
+        self, obj: Obj, type_: EventType | str, reason: str, fmt: str, *args: object
+    ) -> None:
+        self.event(obj, type_, reason, fmt % args if args else fmt)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _ensure_started(self) -> None:
+        if self._task is None:
+            with contextlib.suppress(RuntimeError):  # no running loop: start() later
+                self.start()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"events-{self.component}"
+            )
+
+    async def flush(self) -> None:
+        """Wait until every queued event has been written (or given up on)."""
+        if self._task is None and not self._queue.empty():
+            self.start()
+        await self._queue.join()
+
+    async def stop(self, *, flush: bool = True, timeout: float = 5.0) -> None:
+        if flush and self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), timeout)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            pending = await self._queue.get()
+            try:
+                await self._write(pending)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("writing event failed")
+            finally:
+                self._queue.task_done()
+
+    # --- correlation and writing ---------------------------------------------------------
+
+    def _key(self, p: _Pending) -> tuple[str, ...]:
+        r = p.ref
+        return (
+            self.component,
+            self.host,
+            str(r.get("kind", "")),
+            str(r.get("namespace", "")),
+            str(r.get("name", "")),
+            str(r.get("uid", "")),
+            str(r.get("apiVersion", "")),
+            str(r.get("fieldPath", "")),
+            p.type,
+            p.reason,
+            p.message,
+        )
+
+    def _new_event(self, p: _Pending) -> Obj:
+        ts = format_time(p.at)
+        namespace = p.ref.get("namespace") or "default"
+        nanos = int(p.at.timestamp() * 1e9)
+        source: Obj = {"component": self.component}
+        if self.host:
+            source["host"] = self.host
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{p.ref['name']}.{nanos:x}", "namespace": namespace},
+            "involvedObject": p.ref,
+            "reason": p.reason,
+            "message": p.message,
+            "type": p.type,
+            "source": source,
+            "firstTimestamp": ts,
+            "lastTimestamp": ts,
+            "count": 1,
+            "reportingComponent": self.component,
+            "reportingInstance": self.host,
+        }
+
+    async def _write(self, p: _Pending) -> None:
+        key = self._key(p)
+        seen = self._seen.get(key)
+        ts = format_time(p.at)
+        if seen is not None:
+            self._seen.move_to_end(key)
+            seen.count += 1
+            patch = {"count": seen.count, "lastTimestamp": ts, "message": p.message}
+            try:
+                await self._retrying(
+                    lambda: self.client.patch(
+                        EVENTS, seen.name, patch, namespace=seen.namespace, patch_type="strategic"
+                    )
+                )
+                return
+            except ApiError as e:
+                if not isinstance(e, NotFound):
+                    log.warning("updating event %s failed: %s", seen.name, e)
+                    return
+                event = dict(seen.event, count=seen.count, lastTimestamp=ts)
+                event["metadata"] = {"name": seen.name, "namespace": seen.namespace}
+        else:
+            event = self._new_event(p)
+        try:
+            created = await self._retrying(
+                lambda: self.client.create(EVENTS, event, namespace=event["metadata"]["namespace"])
+            )
+        except AlreadyExists:
+            created = event
+        except ApiError as e:
+            log.warning("server rejected event %s (%s): %s", event["metadata"]["name"], p.reason, e)
+            return
+        m = created.get("metadata") or event["metadata"]
+        self._seen[key] = _Seen(
+            name=str(m.get("name")),
+            namespace=str(m.get("namespace")),
+            count=int(created.get("count") or event["count"]),
+            first=str(event["firstTimestamp"]),
+            event=event,
+        )
+        while len(self._seen) > self.cache_size:
+            self._seen.popitem(last=False)
+
+    async def _retrying(self, send: Callable[[], Awaitable[Obj]]) -> Obj:
+        """``send()``, re-sent on connection errors up to ``max_retries`` times; when
+        the server stays unreachable, an ``ApiError`` (reason ``Unreachable``)."""
+        attempt = 0
+        while True:
+            try:
+                return await send()
+            except TransportError as e:
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise ApiError(
+                        {"code": 0, "reason": "Unreachable", "message": f"giving up: {e!r}"}
+                    ) from e
+                await self.clock.sleep(self.retry_delay * attempt)

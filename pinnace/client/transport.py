@@ -1,0 +1,305 @@
+"""How requests reach the API server: the :class:`Transport` seam and its HTTPS
+implementation.
+
+A transport moves bytes; it knows nothing about resources, JSON or errors
+(``rest.Client`` does). Two operations:
+
+* ``request(...) -> Response``: one request, the whole body read;
+* ``stream(...)``: an async context manager yielding a :class:`StreamResponse`
+  whose ``lines()`` iterates the body line by line as it arrives (watch).
+
+:class:`AiohttpTransport` is the implementation for talking to an apiserver in
+another process or machine: one ``aiohttp.ClientSession`` (connection pooling
+and keep-alive) with an SSL context built from the :class:`ClientConfig` (CA,
+client certificate/key, or a bearer token).
+
+**Seam for the in-process loopback transport.** ``pinnace up`` runs all
+components in one process; the apiserver will provide a loopback transport
+that implements this same protocol by building a request object and calling
+its handler chain directly (authn with the component's identity → authz →
+admission → registry), skipping TLS and sockets but nothing else. It needs
+only to return :class:`Response` objects and, for ``stream``, an object with
+``status``, ``headers``, ``read()`` and ``lines()``; :func:`iter_lines` turns
+any async iterator of byte chunks into lines. Nothing else in
+``pinnace.client`` depends on aiohttp.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+
+from pinnace.client.config import ClientConfig
+
+__all__ = [
+    "AiohttpTransport",
+    "Response",
+    "StreamResponse",
+    "Transport",
+    "TransportError",
+    "build_ssl_context",
+    "iter_lines",
+]
+
+
+class TransportError(ConnectionError):
+    """The request did not get an HTTP answer (connection refused/reset, timeout, TLS)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-case
+
+    def json(self) -> Any:
+        return orjson.loads(self.body) if self.body else None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class StreamResponse(Protocol):
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    async def read(self) -> bytes:
+        """The rest of the body (used for error responses)."""
+        ...
+
+    def lines(self) -> AsyncIterator[bytes]:
+        """Lines of the body as they arrive, without the trailing newline."""
+        ...
+
+
+class Transport(Protocol):
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """Send one request; raise :class:`TransportError` when there is no answer."""
+        ...
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[StreamResponse]:
+        """Send a request and stream its body; the connection is released on exit."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+async def iter_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Split a stream of byte chunks into lines (any size; empty lines skipped)."""
+    buf = b""
+    async for chunk in chunks:
+        buf += chunk
+        if b"\n" not in chunk:
+            continue
+        *complete, buf = buf.split(b"\n")
+        for line in complete:
+            if line.strip():
+                yield line
+    if buf.strip():
+        yield buf
+
+
+def build_ssl_context(config: ClientConfig) -> ssl.SSLContext:
+    """An SSL context that trusts the configured CA and presents the client cert."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if config.insecure_skip_tls_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif config.ca_file or config.ca_data:
+        ctx.load_verify_locations(
+            cafile=config.ca_file, cadata=config.ca_data.decode() if config.ca_data else None
+        )
+    if config.cert_file or config.cert_data:
+        if config.cert_file and config.key_file:
+            ctx.load_cert_chain(config.cert_file, config.key_file)
+        else:
+            # ssl can only load a chain from files: stage the PEM data in a private dir
+            with tempfile.TemporaryDirectory(prefix="pinnace-tls-") as d:
+                cert = config.cert_data
+                key = config.key_data
+                if cert is None and config.cert_file:
+                    with open(config.cert_file, "rb") as f:
+                        cert = f.read()
+                if key is None and config.key_file:
+                    with open(config.key_file, "rb") as f:
+                        key = f.read()
+                assert cert is not None and key is not None
+                cert_path, key_path = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+                for path, data in ((cert_path, cert), (key_path, key)):
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(data)
+                ctx.load_cert_chain(cert_path, key_path)
+    return ctx
+
+
+class _AiohttpStream:
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.headers = {k.lower(): v for k, v in resp.headers.items()}
+
+    @property
+    def status(self) -> int:
+        return self._resp.status
+
+    async def read(self) -> bytes:
+        try:
+            return await self._resp.read()
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise TransportError(f"reading response: {e}") from e
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise TransportError(f"stream interrupted: {e!r}") from e
+
+    def lines(self) -> AsyncIterator[bytes]:
+        return iter_lines(self._chunks())
+
+
+class AiohttpTransport:
+    """HTTP(S) transport over one pooled ``aiohttp.ClientSession``.
+
+    The session is created lazily on first use (it must be created inside the
+    running event loop) and closed by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        max_connections: int = 100,
+        keepalive_timeout: float = 60.0,
+    ) -> None:
+        self.config = config
+        self._base = config.server.rstrip("/")
+        self._ssl: ssl.SSLContext | None = (
+            build_ssl_context(config) if self._base.startswith("https:") else None
+        )
+        self._max_connections = max_connections
+        self._keepalive_timeout = keepalive_timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._default_headers: dict[str, str] = {"User-Agent": config.user_agent}
+        if config.token:
+            self._default_headers["Authorization"] = f"Bearer {config.token}"
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                ssl=self._ssl if self._ssl is not None else False,
+                limit=self._max_connections,
+                keepalive_timeout=self._keepalive_timeout,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self._default_headers,
+                auto_decompress=True,
+                # we send query strings we built; never rewrite them
+                requote_redirect_url=False,
+            )
+        return self._session
+
+    def _kwargs(
+        self,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        body: bytes | None,
+        timeout: float | None,
+    ) -> dict[str, Any]:
+        kw: dict[str, Any] = {
+            "params": dict(params) if params else None,
+            "headers": dict(headers) if headers else None,
+            "data": body,
+            "timeout": aiohttp.ClientTimeout(total=timeout),
+        }
+        if self.config.tls_server_name and self._ssl is not None:
+            kw["server_hostname"] = self.config.tls_server_name
+        return kw
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        session = self._get_session()
+        if timeout is None:
+            timeout = self.config.timeout
+        try:
+            async with session.request(
+                method, self._base + path, **self._kwargs(params, headers, body, timeout)
+            ) as resp:
+                data = await resp.read()
+                return Response(
+                    status=resp.status,
+                    body=data,
+                    headers={k.lower(): v for k, v in resp.headers.items()},
+                )
+        except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as e:
+            raise TransportError(f"{method} {path}: {e!r}") from e
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[StreamResponse]:
+        session = self._get_session()
+        try:
+            resp = await session.request(
+                method, self._base + path, **self._kwargs(params, headers, body, timeout)
+            )
+        except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as e:
+            raise TransportError(f"{method} {path}: {e!r}") from e
+        try:
+            yield _AiohttpStream(resp)
+        finally:
+            if resp.content.at_eof():
+                resp.release()  # back to the pool
+            else:
+                resp.close()  # abandoned mid-stream: drop the connection
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
