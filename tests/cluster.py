@@ -48,7 +48,7 @@ class Server:
         if self.storage:
             args += ["--storage", self.storage]
         args += self.extra_args
-        logf = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -167,6 +167,17 @@ class EtcdCluster:
                     return j
         raise RuntimeError("no etcd leader found")
 
+    def wait_leader(self, timeout: float = 10.0) -> int:
+        """Wait until the live members agree on a live leader; its index."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.leader_index()
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
     def kill(self, i: int) -> None:
         proc = self.procs[i]
         if proc is not None:
@@ -187,18 +198,10 @@ class EtcdCluster:
             return ""
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-        for i, proc in enumerate(self.procs):
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            self.procs[i] = None
+        """Kill every member (SIGKILL: a graceful stop of a whole cluster waits
+        for leadership transfers that cannot happen; the data is throwaway)."""
+        for i in range(self.size):
+            self.kill(i)
         atexit.unregister(self.stop)
 
     def remove_data(self) -> None:

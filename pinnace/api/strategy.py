@@ -11,11 +11,21 @@ right one. Strategies are pure: no I/O, no clock except the ``now`` passed in.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
+from pinnace.api import validation_common as vc
 from pinnace.api.schema import Resource
 from pinnace.api.schema.validation import FieldError
+
+__all__ = [
+    "FIELD_IMMUTABLE",
+    "FieldError",
+    "Obj",
+    "Strategy",
+    "invalid",
+    "register",
+    "strategy_for",
+]
 
 Obj = dict[str, Any]
 
@@ -41,154 +51,6 @@ def too_long(field: str, value: Any, limit: int) -> FieldError:
 
 
 FIELD_IMMUTABLE = "field is immutable"
-
-# --- names ---------------------------------------------------------------------
-
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-
-DNS1123_LABEL_MSG = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
-    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
-DNS1123_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
-    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex "
-    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-DNS1035_LABEL_MSG = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-)
-
-
-def dns1123_label(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _DNS1123_LABEL.match(value):
-        errs.append(DNS1123_LABEL_MSG)
-    return errs
-
-
-def dns1123_subdomain(value: str) -> list[str]:
-    errs = []
-    if len(value) > 253:
-        errs.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN.match(value):
-        errs.append(DNS1123_SUBDOMAIN_MSG)
-    return errs
-
-
-def dns1035_label(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _DNS1035_LABEL.match(value):
-        errs.append(DNS1035_LABEL_MSG)
-    return errs
-
-
-def path_segment_name(value: str) -> list[str]:
-    if value in (".", ".."):
-        return [f"may not be '{value}'"]
-    for bad in ("/", "%"):
-        if bad in value:
-            return [f"may not contain '{bad}'"]
-    return []
-
-
-def qualified_name(value: str) -> list[str]:
-    """Label/annotation keys: optional DNS subdomain prefix + '/' + name."""
-    errs: list[str] = []
-    parts = value.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs.extend("prefix part " + e for e in dns1123_subdomain(prefix))
-    else:
-        return [
-            "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must "
-            "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
-            "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') "
-            "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part must be no more than 63 characters")
-    if name and not _QUALIFIED_NAME.match(name):
-        errs.append(
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
-            "and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', "
-            "regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-        )
-    return errs
-
-
-def label_value(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _LABEL_VALUE.match(value):
-        errs.append(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-            "or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-            "'my_value',  or '12345', regex used for validation is "
-            "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-        )
-    return errs
-
-
-def validate_labels(labels: Any, path: str) -> list[FieldError]:
-    errs: list[FieldError] = []
-    if labels is None:
-        return errs
-    if not isinstance(labels, dict):
-        return [invalid(path, labels, "must be a map of string keys and values")]
-    for k, v in labels.items():
-        for m in qualified_name(k):
-            errs.append(invalid(path, k, m))
-        if not isinstance(v, str):
-            errs.append(invalid(path, v, "must be a string"))
-            continue
-        for m in label_value(v):
-            errs.append(invalid(path, v, m))
-    return errs
-
-
-TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
-
-
-def validate_annotations(ann: Any, path: str) -> list[FieldError]:
-    errs: list[FieldError] = []
-    if ann is None:
-        return errs
-    if not isinstance(ann, dict):
-        return [invalid(path, ann, "must be a map of string keys and values")]
-    total = 0
-    for k, v in ann.items():
-        for m in qualified_name(k.lower()):
-            errs.append(invalid(path, k, m))
-        if not isinstance(v, str):
-            errs.append(invalid(f"{path}[{k}]", v, "must be a string"))
-            continue
-        total += len(k) + len(v)
-    if total > TOTAL_ANNOTATION_SIZE_LIMIT:
-        errs.append(too_long(path, "", TOTAL_ANNOTATION_SIZE_LIMIT))
-    return errs
-
 
 # --- strategies ------------------------------------------------------------------
 
@@ -309,9 +171,9 @@ class Strategy:
 
     def name_errors(self, name: str) -> list[str]:
         if self.name_validator == "label":
-            return dns1123_label(name)
+            return vc.name_is_dns_label(name, False)
         if self.name_validator == "dns1035":
-            return dns1035_label(name)
+            return vc.name_is_dns1035_label(name, False)
         if self.name_validator == "path":
-            return path_segment_name(name)
-        return dns1123_subdomain(name)
+            return vc.name_is_path_segment(name, False)
+        return vc.name_is_dns_subdomain(name, False)

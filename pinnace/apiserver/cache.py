@@ -188,16 +188,6 @@ class WatchCache:
     async def _relist(self) -> None:
         res = await self.backend.range(self.prefix)
         fresh = {kv.key: self._decode(kv.value, kv.mod_revision) for kv in res.kvs}
-        events: list[CacheEvent] = []
-        for key, old in self.objects.items():
-            if key not in fresh:
-                events.append(CacheEvent("DELETED", key, old, old, res.revision))
-        for key, obj in fresh.items():
-            old = self.objects.get(key)
-            if old is None:
-                events.append(CacheEvent("ADDED", key, obj, None, res.revision))
-            elif old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
-                events.append(CacheEvent("MODIFIED", key, obj, old, res.revision))
         self.objects = fresh
         self.history.clear()
         self.start_revision = res.revision
@@ -205,7 +195,6 @@ class WatchCache:
         # watchers cannot be given a gap-free stream: close them, clients re-watch
         for w in list(self._watchers):
             w.close()
-        del events
         await self._notify()
 
     def _apply(self, batch: list[Event]) -> None:
@@ -254,7 +243,7 @@ class WatchCache:
     def get(self, key: str) -> dict[str, Any] | None:
         return self.objects.get(key)
 
-    def list(self, prefix: str = "") -> list[dict[str, Any]]:
+    def list_objects(self, prefix: str = "") -> list[dict[str, Any]]:
         """Objects under ``prefix`` (full key prefix), sorted by key."""
         if not prefix or prefix == self.prefix:
             keys = sorted(self.objects)

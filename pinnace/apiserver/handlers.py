@@ -169,12 +169,16 @@ class ResourceHandlers:
             return await serve_watch(request, self.server, resource, store, ns, info.name, accept)
         if verb == "create":
             ctx = self.context(request)
-            body = negotiation.decode_body(await self.read_body(request), request.headers.get("Content-Type", ""))
+            body = negotiation.decode_body(
+                await self.read_body(request), request.headers.get("Content-Type", "")
+            )
             obj = await store.create(ns, body, ctx)
             return self.respond(request, resource, obj, accept, ctx, 201)
         if verb == "update":
             ctx = self.context(request)
-            body = negotiation.decode_body(await self.read_body(request), request.headers.get("Content-Type", ""))
+            body = negotiation.decode_body(
+                await self.read_body(request), request.headers.get("Content-Type", "")
+            )
             obj, created = await store.update(ns, info.name, body, ctx)
             return self.respond(request, resource, obj, accept, ctx, 201 if created else 200)
         if verb == "patch":
@@ -200,7 +204,7 @@ class ResourceHandlers:
         q = request.query
         pred = build_predicate(resource, q)
         limit = _int_param(q, "limit") or 0
-        res = store.list(ns, pred, limit, q.get("continue", ""))
+        res = store.list_objects(ns, pred, limit, q.get("continue", ""))
         if accept.table:
             body = tables.table(
                 resource,
@@ -238,8 +242,8 @@ class ResourceHandlers:
         head = orjson.dumps(
             {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": meta}
         )[:-1]
-        body = head + b',"items":' + orjson.dumps(res.items) + b"}"
-        return web.Response(body=body, content_type="application/json")
+        raw = head + b',"items":' + orjson.dumps(res.items) + b"}"
+        return web.Response(body=raw, content_type="application/json")
 
     # -- patch ------------------------------------------------------------------
 
@@ -255,7 +259,9 @@ class ResourceHandlers:
         transform: Callable[[Obj], Obj] | None = None,
         untransform: Callable[[Obj, Obj], Obj] | None = None,
     ) -> tuple[Obj, bool]:
-        ptype = negotiation.PATCH_TYPES.get(negotiation.media_type(request.headers.get("Content-Type", "")))
+        ptype = negotiation.PATCH_TYPES.get(
+            negotiation.media_type(request.headers.get("Content-Type", ""))
+        )
         if ptype is None:
             raise errors.unsupported_media_type(request.headers.get("Content-Type", ""))
         raw = await self.read_body(request)
@@ -363,19 +369,20 @@ class ResourceHandlers:
         obj, lingering = await store.delete(ns, name, opts, ctx)
         if lingering or store.strategy.return_deleted_object:
             return self.respond(request, resource, obj, accept, ctx, 200)
+        details: Obj = {
+            "name": name,
+            "kind": resource.plural,
+            "uid": obj["metadata"].get("uid", ""),
+        }
+        if resource.group:
+            details["group"] = resource.group
         body = {
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
             "status": "Success",
-            "details": {
-                "name": name,
-                "kind": resource.plural,
-                "uid": obj["metadata"].get("uid", ""),
-            },
+            "details": details,
         }
-        if resource.group:
-            body["details"]["group"] = resource.group
         return negotiation.json_response(body)
 
     async def delete_collection(
@@ -390,7 +397,7 @@ class ResourceHandlers:
         raw = await self.read_body(request)
         opts = self.delete_options(request, raw)
         pred = build_predicate(resource, request.query)
-        res = store.list(ns, pred)
+        res = store.list_objects(ns, pred)
         deleted = []
         for o in res.items:
             meta = o["metadata"]
@@ -430,7 +437,9 @@ class ResourceHandlers:
                 return self.respond(request, resource, store.get(ns, info.name), accept, None)
             ctx = self.context(request)
             if verb == "update":
-                body = negotiation.decode_body(await self.read_body(request), request.headers.get("Content-Type", ""))
+                body = negotiation.decode_body(
+                    await self.read_body(request), request.headers.get("Content-Type", "")
+                )
                 if sub == "finalize":
                     return await self.finalize(
                         request, resource, store, ns, info.name, body, accept, ctx
@@ -492,7 +501,9 @@ class ResourceHandlers:
         self, request: web.Request, resource: Resource, store: ResourceStore, ns: str, name: str
     ) -> web.Response:
         ctx = self.context(request)
-        body = negotiation.decode_body(await self.read_body(request), request.headers.get("Content-Type", ""))
+        body = negotiation.decode_body(
+            await self.read_body(request), request.headers.get("Content-Type", "")
+        )
         if not isinstance(body, dict):
             raise errors.bad_request("body must be a Binding")
         target = body.get("target") or {}

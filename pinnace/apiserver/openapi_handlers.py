@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pinnace.api.schema.openapi import openapi
+from pinnace.api.schema.openapi import V2_PROTOBUF_CONTENT_TYPE, openapi
 from pinnace.apiserver import errors
 
-V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+V2_PROTOBUF = V2_PROTOBUF_CONTENT_TYPE
 
 
 def serve(request: web.Request, path: str) -> web.Response:
@@ -16,9 +16,12 @@ def serve(request: web.Request, path: str) -> web.Response:
     headers = {"Cache-Control": "no-cache, private", "Vary": "Accept"}
     if path == "/openapi/v2":
         accept = request.headers.get("Accept", "")
-        if "protobuf" in accept and hasattr(docs, "v2_protobuf"):
-            body = docs.v2_protobuf()
-            return web.Response(body=body, headers={**headers, "Content-Type": V2_PROTOBUF})
+        if "protobuf" in accept:
+            pb = docs.v2_protobuf()
+            return web.Response(
+                body=pb.body,
+                headers={**headers, "Content-Type": V2_PROTOBUF, "Etag": f'"{pb.hash}"'},
+            )
         doc = docs.v2()
         return web.Response(
             body=doc.body,

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import jsonpatch
-
 from pinnace.api.patch.apply import apply as ssa_apply
 from pinnace.api.patch.errors import ApplyConflict, PatchError
+from pinnace.api.patch.json_patch import json_patch
 from pinnace.api.patch.merge_patch import merge_patch
 from pinnace.api.patch.strategic import strategic_merge
 from pinnace.api.schema import Resource
@@ -43,30 +42,7 @@ def apply_patch(
     schema = SCALE_SCHEMA if subresource == "scale" else resource.schema
     try:
         if ptype == "json":
-            if not isinstance(patch, list):
-                raise errors.bad_request(
-                    "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
-                )
-            try:
-                out = jsonpatch.apply_patch(current or {}, patch, in_place=False)
-            except jsonpatch.JsonPatchTestFailed as e:
-                raise errors.ApiError(
-                    422,
-                    "Invalid",
-                    f"the server rejected our request due to an error in our request: {e}",
-                ) from None
-            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as e:  # type: ignore[attr-defined]
-                raise errors.ApiError(
-                    422,
-                    "Invalid",
-                    f"the server rejected our request due to an error in our request: {e}",
-                ) from None
-            except Exception as e:
-                raise errors.ApiError(
-                    422,
-                    "Invalid",
-                    f"the server rejected our request due to an error in our request: {e}",
-                ) from None
+            out = json_patch(current or {}, patch)
             if not isinstance(out, dict):
                 raise errors.ApiError(422, "Invalid", "the patch result is not an object")
             return out

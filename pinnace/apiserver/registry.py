@@ -26,7 +26,8 @@ import orjson
 
 from pinnace.api.schema import Resource
 from pinnace.api.schema.validation import FieldError
-from pinnace.api.strategy import Strategy, validate_annotations, validate_labels
+from pinnace.api.strategy import Strategy
+from pinnace.api.validation_common import validate_annotations, validate_finalizers, validate_labels
 from pinnace.apiserver import errors
 from pinnace.apiserver.admission import AdmissionChain, AdmissionRequest, Operation
 from pinnace.apiserver.authn import UserInfo
@@ -125,7 +126,7 @@ class ResourceStore:
             raise errors.not_found(self.resource, name)
         return obj
 
-    def list(
+    def list_objects(
         self,
         namespace: str,
         predicate: Callable[[Obj], bool] | None = None,
@@ -261,9 +262,7 @@ class ResourceStore:
             errs.append(FieldError.required("metadata.namespace"))
         errs.extend(validate_labels(meta.get("labels"), "metadata.labels"))
         errs.extend(validate_annotations(meta.get("annotations"), "metadata.annotations"))
-        fins = meta.get("finalizers")
-        if fins is not None and not isinstance(fins, list):
-            errs.append(FieldError.invalid("metadata.finalizers", fins, "must be a list"))
+        errs.extend(validate_finalizers(meta.get("finalizers"), "metadata.finalizers"))
         return errs
 
     def _raise_invalid(self, name: str, errs: list[FieldError]) -> None:

@@ -95,7 +95,9 @@ async def handle(
         return negotiation.encode(to_scale(resource, store.get(ns, name)), accept)
     ctx = h.context(request)
     if info.verb == "update":
-        body = negotiation.decode_body(await h.read_body(request), request.headers.get("Content-Type", ""))
+        body = negotiation.decode_body(
+            await h.read_body(request), request.headers.get("Content-Type", "")
+        )
         replicas = _replicas_from(body, name)
         rv = ((body.get("metadata") or {}).get("resourceVersion")) or ""
 

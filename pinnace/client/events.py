@@ -90,6 +90,7 @@ class EventRecorder:
         self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self._last_nanos = 0
 
     # --- recording (never blocks) --------------------------------------------------------
 
@@ -186,7 +187,10 @@ class EventRecorder:
     def _new_event(self, p: _Pending) -> Obj:
         ts = format_time(p.at)
         namespace = p.ref.get("namespace") or "default"
-        nanos = int(p.at.timestamp() * 1e9)
+        # client-go names events <object>.<unix nanos in hex>; keep names unique even
+        # when the clock is coarse (or fake)
+        nanos = max(int(p.at.timestamp() * 1e9), self._last_nanos + 1)
+        self._last_nanos = nanos
         source: Obj = {"component": self.component}
         if self.host:
             source["host"] = self.host

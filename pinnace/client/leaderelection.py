@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pinnace.client.clock import REAL_CLOCK, Clock
-from pinnace.client.errors import ApiError, NotFound
+from pinnace.client.errors import ApiError, Conflict, NotFound
 from pinnace.client.objects import LEASES, Obj
 from pinnace.client.rest import Client
 from pinnace.client.transport import TransportError
@@ -323,7 +323,16 @@ class LeaderElector:
             leader_transitions=self._observed.leader_transitions,
         )
         try:
-            await self._update(record)
+            try:
+                await self._update(record)
+            except Conflict:
+                # our last write may have landed without us seeing the answer (a renewal
+                # cancelled mid-flight): re-read, and release only if it is still ours
+                lease = await self.client.get(LEASES, self.lock_name, namespace=self.lock_namespace)
+                if LeaderElectionRecord.from_lease(lease).holder_identity != self.identity:
+                    return True
+                self._lease = lease
+                await self._update(record)
         except (ApiError, TransportError) as e:
             log.warning("failed to release lease %s/%s: %r", self.lock_namespace, self.lock_name, e)
             return False

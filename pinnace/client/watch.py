@@ -19,9 +19,10 @@ injected clock. It runs until cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import orjson
@@ -61,7 +62,7 @@ async def watch(
     field_selector: str | None = None,
     timeout_seconds: int | None = None,
     allow_bookmarks: bool = True,
-) -> AsyncIterator[WatchEvent]:
+) -> AsyncGenerator[WatchEvent, None]:
     """Yield the events of one watch request (see the module docstring)."""
     params = {"watch": "true"}
     if resource_version:
@@ -177,7 +178,7 @@ class Reflector:
             got_events = False
             try:
                 self.watches += 1
-                async for ev in watch(
+                stream = watch(
                     self.client,
                     self.resource,
                     namespace=self.namespace,
@@ -185,14 +186,16 @@ class Reflector:
                     label_selector=self.label_selector,
                     field_selector=self.field_selector,
                     timeout_seconds=timeout,
-                ):
-                    got_events = True
-                    rv = resource_version_of(ev.object)
-                    if ev.type != BOOKMARK:
-                        await self.handler.event(ev)
-                    if rv:
-                        self.last_resource_version = rv
-                    self._backoff = self.backoff_initial
+                )
+                async with contextlib.aclosing(stream):
+                    async for ev in stream:
+                        got_events = True
+                        rv = resource_version_of(ev.object)
+                        if ev.type != BOOKMARK:
+                            await self.handler.event(ev)
+                        if rv:
+                            self.last_resource_version = rv
+                        self._backoff = self.backoff_initial
             except Gone as e:
                 log.info("%s: watch expired (%s); relisting", self.name, e.message)
                 return

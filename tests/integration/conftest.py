@@ -1,3 +1,7 @@
+"""Integration tests run a real ``pinnace server`` process per test module,
+once on SQLite and once on a real 3-member etcd cluster: the same API suite
+must pass on both storage backends."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -6,13 +10,26 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import Server
+from tests.etcd_cluster import EtcdCluster, etcd_available
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["sqlite", "etcd"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     d: Path = tmp_path_factory.mktemp("pinnace")
-    s = Server(d / "data").start()
+    cluster: EtcdCluster | None = None
+    storage = ""
+    if request.param == "etcd":
+        if not etcd_available():
+            pytest.skip("/usr/bin/etcd is not installed (scripts/setup installs etcd-server)")
+        cluster = EtcdCluster(d / "etcd", size=3)
+        cluster.start()
+        storage = "etcd://" + ",".join(cluster.endpoints)
+    s = Server(d / "data", storage=storage).start()
     try:
         yield s
     finally:
         s.stop()
+        if cluster is not None:
+            cluster.stop()

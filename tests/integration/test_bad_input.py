@@ -14,7 +14,11 @@ NS = "bad"
 @pytest.fixture(scope="module")
 def raw(server: Server) -> RawClient:
     c = RawClient(server)
-    status, _ = c.json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    status, _ = c.json(
+        "POST",
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+    )
     assert status == 201
     return c
 
@@ -40,7 +44,10 @@ def test_unauthenticated_401(raw: RawClient) -> None:
 
 def test_malformed_json(raw: RawClient) -> None:
     status, _, data = raw.request(
-        "POST", f"/api/v1/namespaces/{NS}/configmaps", b'{"apiVersion": "v1", "kind": ', {"Content-Type": "application/json"}
+        "POST",
+        f"/api/v1/namespaces/{NS}/configmaps",
+        b'{"apiVersion": "v1", "kind": ',
+        {"Content-Type": "application/json"},
     )
     assert status == 400
     _is_status(json.loads(data), 400, "BadRequest")
@@ -49,14 +56,22 @@ def test_malformed_json(raw: RawClient) -> None:
 
 def test_malformed_yaml(raw: RawClient) -> None:
     status, _, data = raw.request(
-        "POST", f"/api/v1/namespaces/{NS}/configmaps", b"kind: [unclosed\n  - x: :", {"Content-Type": "application/yaml"}
+        "POST",
+        f"/api/v1/namespaces/{NS}/configmaps",
+        b"kind: [unclosed\n  - x: :",
+        {"Content-Type": "application/yaml"},
     )
     assert status == 400
     _is_status(json.loads(data), 400)
 
 
 def test_body_too_large(raw: RawClient) -> None:
-    big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": "x" * (3 * 1024 * 1024 + 10)}}
+    big = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "big"},
+        "data": {"a": "x" * (3 * 1024 * 1024 + 10)},
+    }
     status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/configmaps", big)
     assert status == 413
     _is_status(body, 413, "RequestEntityTooLarge")
@@ -64,22 +79,37 @@ def test_body_too_large(raw: RawClient) -> None:
 
 
 def test_unknown_field_strict(raw: RawClient) -> None:
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "strict"}, "data": {}, "spec": {"foo": 1}}
-    status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/configmaps?fieldValidation=Strict", cm)
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "strict"},
+        "data": {},
+        "spec": {"foo": 1},
+    }
+    status, body = raw.json(
+        "POST", f"/api/v1/namespaces/{NS}/configmaps?fieldValidation=Strict", cm
+    )
     assert status == 400
     _is_status(body, 400, "BadRequest")
     assert 'unknown field "spec"' in body["message"]
     assert "strict" not in _names(raw)
     # default (Warn): accepted with a Warning header
     st, headers, _ = raw.request(
-        "POST", f"/api/v1/namespaces/{NS}/configmaps", json.dumps(cm).encode(), {"Content-Type": "application/json"}
+        "POST",
+        f"/api/v1/namespaces/{NS}/configmaps",
+        json.dumps(cm).encode(),
+        {"Content-Type": "application/json"},
     )
     assert st == 201
     assert "unknown field" in headers.get("warning", "")
 
 
 def test_invalid_name_and_labels(raw: RawClient) -> None:
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name", "labels": {"a": "-x-"}}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "Bad_Name", "labels": {"a": "-x-"}},
+    }
     status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/configmaps", cm)
     assert status == 422
     _is_status(body, 422, "Invalid")
@@ -97,7 +127,11 @@ def test_kind_mismatch(raw: RawClient) -> None:
 
 
 def test_namespace_mismatch(raw: RawClient) -> None:
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nsm", "namespace": "default"}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "nsm", "namespace": "default"},
+    }
     status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/configmaps", cm)
     assert status == 400
     _is_status(body, 400, "BadRequest")
@@ -105,7 +139,12 @@ def test_namespace_mismatch(raw: RawClient) -> None:
 
 
 def test_stale_resource_version(raw: RawClient) -> None:
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "stale"}, "data": {"a": "1"}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "stale"},
+        "data": {"a": "1"},
+    }
     status, created = raw.json("POST", f"/api/v1/namespaces/{NS}/configmaps", cm)
     assert status == 201
     upd = dict(created, data={"a": "2"})
@@ -139,7 +178,10 @@ def test_unknown_resource(raw: RawClient) -> None:
 
 def test_unsupported_media_type(raw: RawClient) -> None:
     status, _, data = raw.request(
-        "POST", f"/api/v1/namespaces/{NS}/configmaps", b"<xml/>", {"Content-Type": "application/xml"}
+        "POST",
+        f"/api/v1/namespaces/{NS}/configmaps",
+        b"<xml/>",
+        {"Content-Type": "application/xml"},
     )
     assert status == 415
     _is_status(json.loads(data), 415, "UnsupportedMediaType")
@@ -151,7 +193,12 @@ def test_patch_that_does_not_apply(raw: RawClient) -> None:
     status, _, data = raw.request(
         "PATCH",
         f"/api/v1/namespaces/{NS}/configmaps/pt",
-        json.dumps([{"op": "test", "path": "/data/a", "value": "2"}, {"op": "replace", "path": "/data/a", "value": "3"}]).encode(),
+        json.dumps(
+            [
+                {"op": "test", "path": "/data/a", "value": "2"},
+                {"op": "replace", "path": "/data/a", "value": "3"},
+            ]
+        ).encode(),
         {"Content-Type": "application/json-patch+json"},
     )
     assert status == 422
@@ -171,6 +218,9 @@ def test_patch_that_does_not_apply(raw: RawClient) -> None:
 def test_no_500_on_garbage(raw: RawClient) -> None:
     for body in (b"[]", b"42", b'"x"', b"null", b"{}"):
         status, _, data = raw.request(
-            "POST", f"/api/v1/namespaces/{NS}/configmaps", body, {"Content-Type": "application/json"}
+            "POST",
+            f"/api/v1/namespaces/{NS}/configmaps",
+            body,
+            {"Content-Type": "application/json"},
         )
         assert 400 <= status < 500, (body, status, data)

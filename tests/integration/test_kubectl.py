@@ -66,7 +66,9 @@ def test_apply_edit_apply_removes_port(server: Server, tmp_path: Path) -> None:
     f.write_text(DEPLOYMENT)
     out = server.kubectl("apply", "-n", "apply-test", "-f", str(f)).stdout
     assert "deployment.apps/web created" in out
-    obj = json.loads(server.kubectl("get", "-n", "apply-test", "deploy", "web", "-o", "json").stdout)
+    obj = json.loads(
+        server.kubectl("get", "-n", "apply-test", "deploy", "web", "-o", "json").stdout
+    )
     ports = obj["spec"]["template"]["spec"]["containers"][0]["ports"]
     assert [p["containerPort"] for p in ports] == [80, 443]
     assert "kubectl.kubernetes.io/last-applied-configuration" in obj["metadata"]["annotations"]
@@ -75,7 +77,9 @@ def test_apply_edit_apply_removes_port(server: Server, tmp_path: Path) -> None:
     f.write_text(edited.replace("1.25", "1.26"))
     out = server.kubectl("apply", "-n", "apply-test", "-f", str(f)).stdout
     assert "deployment.apps/web configured" in out
-    obj = json.loads(server.kubectl("get", "-n", "apply-test", "deploy", "web", "-o", "json").stdout)
+    obj = json.loads(
+        server.kubectl("get", "-n", "apply-test", "deploy", "web", "-o", "json").stdout
+    )
     c = obj["spec"]["template"]["spec"]["containers"][0]
     assert [p["containerPort"] for p in c["ports"]] == [80]
     assert c["image"] == "nginx:1.26"
@@ -87,16 +91,23 @@ def test_apply_edit_apply_removes_port(server: Server, tmp_path: Path) -> None:
 
 def test_get_columns_and_wide(server: Server) -> None:
     server.kubectl("create", "namespace", "cols")
-    server.kubectl("create", "configmap", "cm1", "-n", "cols", "--from-literal=a=b", "--from-literal=c=d")
+    server.kubectl(
+        "create", "configmap", "cm1", "-n", "cols", "--from-literal=a=b", "--from-literal=c=d"
+    )
     out = server.kubectl("get", "cm", "-n", "cols").stdout.splitlines()
     assert out[0].split() == ["NAME", "DATA", "AGE"]
     assert out[1].split()[:2] == ["cm1", "2"]
-    server.kubectl(
-        "create", "deployment", "d1", "-n", "cols", "--image=busybox", "--replicas=3"
-    )
+    server.kubectl("create", "deployment", "d1", "-n", "cols", "--image=busybox", "--replicas=3")
     out = server.kubectl("get", "deploy", "-n", "cols", "-o", "wide").stdout.splitlines()
     assert out[0].split() == [
-        "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR",
+        "NAME",
+        "READY",
+        "UP-TO-DATE",
+        "AVAILABLE",
+        "AGE",
+        "CONTAINERS",
+        "IMAGES",
+        "SELECTOR",
     ]
     assert out[1].split()[0] == "d1"
     assert "app=d1" in out[1]
@@ -104,7 +115,9 @@ def test_get_columns_and_wide(server: Server) -> None:
 
 def test_create_commands_protobuf(server: Server) -> None:
     server.kubectl("create", "namespace", "pb")
-    server.kubectl("create", "secret", "generic", "s1", "-n", "pb", "--from-literal=password=hunter2")
+    server.kubectl(
+        "create", "secret", "generic", "s1", "-n", "pb", "--from-literal=password=hunter2"
+    )
     s = json.loads(server.kubectl("get", "secret", "s1", "-n", "pb", "-o", "json").stdout)
     assert s["type"] == "Opaque"
     assert s["data"]["password"] == "aHVudGVyMg=="
@@ -125,18 +138,35 @@ def test_label_annotate_patch(server: Server) -> None:
     server.kubectl("annotate", "cm", "c", "-n", "lp", "note=hello")
     out = server.kubectl("get", "cm", "-n", "lp", "-l", "tier=backend", "-o", "name").stdout
     assert out.strip() == "configmap/c"
-    assert server.kubectl("get", "cm", "-n", "lp", "-l", "tier!=backend", "-o", "name").stdout.strip() == ""
+    assert (
+        server.kubectl("get", "cm", "-n", "lp", "-l", "tier!=backend", "-o", "name").stdout.strip()
+        == ""
+    )
     server.kubectl("patch", "cm", "c", "-n", "lp", "-p", '{"data":{"k2":"v2"}}')
     server.kubectl("patch", "cm", "c", "-n", "lp", "--type=merge", "-p", '{"data":{"k":null}}')
     server.kubectl(
-        "patch", "cm", "c", "-n", "lp", "--type=json", "-p", '[{"op":"add","path":"/data/k3","value":"v3"}]'
+        "patch",
+        "cm",
+        "c",
+        "-n",
+        "lp",
+        "--type=json",
+        "-p",
+        '[{"op":"add","path":"/data/k3","value":"v3"}]',
     )
     cm = json.loads(server.kubectl("get", "cm", "c", "-n", "lp", "-o", "json").stdout)
     assert cm["data"] == {"k2": "v2", "k3": "v3"}
     assert cm["metadata"]["labels"]["tier"] == "backend"
     assert cm["metadata"]["annotations"]["note"] == "hello"
     bad = server.kubectl(
-        "patch", "cm", "c", "-n", "lp", "--type=json", "-p", '[{"op":"test","path":"/data/k2","value":"x"}]',
+        "patch",
+        "cm",
+        "c",
+        "-n",
+        "lp",
+        "--type=json",
+        "-p",
+        '[{"op":"test","path":"/data/k2","value":"x"}]',
         check=False,
     )
     assert bad.returncode != 0
@@ -180,12 +210,16 @@ def test_explain(server: Server) -> None:
 def test_diff(server: Server, tmp_path: Path) -> None:
     server.kubectl("create", "namespace", "diff")
     f = tmp_path / "cm.yaml"
-    f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dc, namespace: diff}\ndata: {a: '1'}\n")
+    f.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dc, namespace: diff}\ndata: {a: '1'}\n"
+    )
     server.kubectl("apply", "-f", str(f))
-    f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dc, namespace: diff}\ndata: {a: '2'}\n")
+    f.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dc, namespace: diff}\ndata: {a: '2'}\n"
+    )
     r = server.kubectl("diff", "-f", str(f), check=False)
     assert r.returncode == 1, r.stderr
-    assert "-  a: \"1\"" in r.stdout and "+  a: \"2\"" in r.stdout
+    assert '-  a: "1"' in r.stdout and '+  a: "2"' in r.stdout
 
 
 def test_server_side_apply(server: Server, tmp_path: Path) -> None:
@@ -194,7 +228,11 @@ def test_server_side_apply(server: Server, tmp_path: Path) -> None:
     f.write_text(DEPLOYMENT)
     out = server.kubectl("apply", "--server-side", "-n", "ssa", "-f", str(f)).stdout
     assert "serverside-applied" in out
-    obj = json.loads(server.kubectl("get", "deploy", "web", "-n", "ssa", "-o", "json", "--show-managed-fields").stdout)
+    obj = json.loads(
+        server.kubectl(
+            "get", "deploy", "web", "-n", "ssa", "-o", "json", "--show-managed-fields"
+        ).stdout
+    )
     managers = {m["manager"] for m in obj["metadata"]["managedFields"]}
     assert "kubectl" in managers
     # another manager changes replicas; re-apply without force conflicts
@@ -222,10 +260,19 @@ def test_edit(server: Server, tmp_path: Path) -> None:
     import os
     import subprocess
 
-    env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "KUBE_EDITOR": str(editor),
-           "KUBECACHEDIR": str(tmp_path / "cache")}
-    p = subprocess.run(["/usr/bin/kubectl", "edit", "cm", "ec", "-n", "edit"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(server.kubeconfig),
+        "KUBE_EDITOR": str(editor),
+        "KUBECACHEDIR": str(tmp_path / "cache"),
+    }
+    p = subprocess.run(
+        ["/usr/bin/kubectl", "edit", "cm", "ec", "-n", "edit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     cm = json.loads(server.kubectl("get", "cm", "ec", "-n", "edit", "-o", "json").stdout)
     assert cm["data"]["a"] == "edited"

@@ -26,7 +26,10 @@ def ns(api: client.ApiClient) -> str:
 def test_crud_configmap(api: client.ApiClient, ns: str) -> None:
     v1 = client.CoreV1Api(api)
     cm = v1.create_namespaced_config_map(
-        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c1", labels={"a": "b"}), data={"k": "v"})
+        ns,
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="c1", labels={"a": "b"}), data={"k": "v"}
+        ),
     )
     assert cm.metadata.uid and cm.metadata.resource_version and cm.metadata.creation_timestamp
     got = v1.read_namespaced_config_map("c1", ns)
@@ -43,7 +46,9 @@ def test_crud_configmap(api: client.ApiClient, ns: str) -> None:
     assert [i.metadata.name for i in lst.items] == ["c1"]
     # duplicate create → 409 AlreadyExists
     with pytest.raises(ApiException) as e:
-        v1.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c1")))
+        v1.create_namespaced_config_map(
+            ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c1"))
+        )
     assert e.value.status == 409 and "AlreadyExists" in e.value.body
     v1.delete_namespaced_config_map("c1", ns)
     with pytest.raises(ApiException) as e:
@@ -62,21 +67,35 @@ def test_patch_types(api: client.ApiClient, ns: str) -> None:
             "selector": {"matchLabels": {"app": "pd"}},
             "template": {
                 "metadata": {"labels": {"app": "pd"}},
-                "spec": {"containers": [{"name": "c", "image": "busybox", "env": [{"name": "A", "value": "1"}]}]},
+                "spec": {
+                    "containers": [
+                        {"name": "c", "image": "busybox", "env": [{"name": "A", "value": "1"}]}
+                    ]
+                },
             },
         },
     }
     apps.create_namespaced_deployment(ns, dep)
     # strategic merge (the client's default for dict bodies): env merges by name
     apps.patch_namespaced_deployment(
-        "pd", ns, {"spec": {"template": {"spec": {"containers": [{"name": "c", "env": [{"name": "B", "value": "2"}]}]}}}}
+        "pd",
+        ns,
+        {
+            "spec": {
+                "template": {
+                    "spec": {"containers": [{"name": "c", "env": [{"name": "B", "value": "2"}]}]}
+                }
+            }
+        },
     )
     d = apps.read_namespaced_deployment("pd", ns)
     assert [e.name for e in d.spec.template.spec.containers[0].env] == ["B", "A"] or {
         e.name for e in d.spec.template.spec.containers[0].env
     } == {"A", "B"}
     # JSON patch
-    apps.patch_namespaced_deployment("pd", ns, [{"op": "replace", "path": "/spec/replicas", "value": 3}])
+    apps.patch_namespaced_deployment(
+        "pd", ns, [{"op": "replace", "path": "/spec/replicas", "value": 3}]
+    )
     assert apps.read_namespaced_deployment("pd", ns).spec.replicas == 3
     # merge patch via explicit content type
     apps.patch_namespaced_deployment(
@@ -103,10 +122,14 @@ def test_server_side_apply(api: client.ApiClient, ns: str) -> None:
 
 def test_watch_replays_from_resource_version(api: client.ApiClient, ns: str) -> None:
     v1 = client.CoreV1Api(api)
-    first = v1.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="w0")))
+    first = v1.create_namespaced_config_map(
+        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="w0"))
+    )
     rv = first.metadata.resource_version
     for i in range(1, 4):
-        v1.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"w{i}")))
+        v1.create_namespaced_config_map(
+            ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"w{i}"))
+        )
     v1.delete_namespaced_config_map("w1", ns)
     w = watch.Watch()
     seen: list[tuple[str, str]] = []
@@ -126,11 +149,15 @@ def test_watch_live(api: client.ApiClient, ns: str) -> None:
         import time
 
         time.sleep(0.5)
-        v1.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="live")))
+        v1.create_namespaced_config_map(
+            ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="live"))
+        )
 
     t = threading.Thread(target=produce)
     t.start()
-    for ev in w.stream(v1.list_namespaced_config_map, ns, field_selector="metadata.name=live", timeout_seconds=5):
+    for ev in w.stream(
+        v1.list_namespaced_config_map, ns, field_selector="metadata.name=live", timeout_seconds=5
+    ):
         seen.append(ev["type"])
         w.stop()
     t.join()

@@ -266,12 +266,13 @@ def _prune(
     merged: Any,
     managers: dict[ManagerKey, ManagedEntry],
     last: FieldSet | None,
+    applied: FieldSet,
     atom: Atom,
 ) -> Any:
     """Remove what the applier owned last time, no longer applies and nobody
     else owns (structured-merge-diff's ``Updater.prune``)."""
-    if last is None or last.empty():
-        return merged
+    if last is None or last.difference(applied).empty():
+        return merged  # (the common re-apply: nothing dropped from the config)
     last_e = ensure_named_fields_are_members(last, atom)
     pruned = _or_empty(remove_items(merged, last_e, atom))
     # add back what any manager (the applier's new set included) owns
@@ -373,7 +374,7 @@ def apply(
         fields,
     )
     managers[key] = entry
-    new_obj = _prune(new_obj, managers, last, atom)
+    new_obj = _prune(new_obj, managers, last, fields, atom)
     _update(live_obj, new_obj, managers, key, force, atom, ignored)
     changed = new_obj != live_obj
     if changed:

@@ -46,10 +46,25 @@ def go_json(value: Any) -> str:
 
 def key_pe(fields: dict[str, Any]) -> str:
     """The path element of a keyed list item from its key fields."""
-    return "k:" + go_json({k: fields[k] for k in sorted(fields)})
+    items = tuple(sorted(fields.items()))
+    if all(type(v) is str or type(v) is int for _, v in items):
+        return _cached_key_pe(items)
+    return "k:" + go_json(dict(items))
+
+
+@lru_cache(maxsize=65536)
+def _cached_key_pe(items: tuple[tuple[str, Any], ...]) -> str:
+    return "k:" + go_json(dict(items))
 
 
 def value_pe(value: Any) -> str:
+    if type(value) is str or type(value) is int:
+        return _cached_value_pe(value)
+    return "v:" + go_json(value)
+
+
+@lru_cache(maxsize=65536)
+def _cached_value_pe(value: str | int) -> str:
     return "v:" + go_json(value)
 
 

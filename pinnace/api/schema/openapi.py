@@ -62,6 +62,7 @@ _NAMED_PRIMITIVES = {
     "IntOrString": INT_OR_STRING,
 }
 
+V2_PROTOBUF_CONTENT_TYPE = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 PATCH_CONTENT_TYPES = (
     "application/apply-patch+yaml",
     "application/json-patch+json",
@@ -690,6 +691,7 @@ class OpenAPI:
         self._gv: dict[str, Document] = {}
         self._index: Document | None = None
         self._v2: Document | None = None
+        self._v2pb: Document | None = None
         self.kinds = [self._kind(r) for r in resources]
         gvks: dict[str, list[dict[str, str]]] = {}
         for name, s in registry.structs.items():
@@ -811,7 +813,8 @@ class OpenAPI:
         body fails to decode and a 406 is an error, and both make ``kubectl
         apply/create -f`` fail before sending anything (``f.Validator`` parses v2
         eagerly unless ``--validate=false``). Serve ``v2_protobuf()`` for that
-        Accept header and this JSON otherwise.
+        Accept header and this JSON otherwise. (An empty protobuf body would
+        also parse, as an empty document.)
         """
         schemas, definitions = self._schemas(False, self.kinds)
         paths_builder = _Paths(schemas)
@@ -839,6 +842,14 @@ class OpenAPI:
             self._v2 = _document(self.v2_document())
         return self._v2
 
+    def v2_protobuf(self) -> Document:
+        """``/openapi/v2`` for ``Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf``
+        (answer with that Content-Type)."""
+        if self._v2pb is None:
+            body = v2_to_protobuf(self.v2_document())
+            self._v2pb = Document(body, doc_hash(body))
+        return self._v2pb
+
 
 def _document(doc: dict[str, Any]) -> Document:
     body = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
@@ -851,3 +862,121 @@ def openapi() -> OpenAPI:
     from pinnace.api.resources import catalog  # late: the catalog imports the kinds
 
     return OpenAPI(catalog().resources)
+
+
+# -- v2 as gnostic protobuf ------------------------------------------------------------
+# kubectl decodes /openapi/v2 into gnostic's openapi_v2.Document (field numbers
+# from google/gnostic openapiv2/OpenAPIv2.proto). Vendor extensions and
+# defaults/enums travel as ``Any{yaml}``: JSON text is valid YAML.
+
+
+def _pb_len(num: int, payload: bytes) -> bytes:
+    return _pb_varint((num << 3) | 2) + _pb_varint(len(payload)) + payload
+
+
+def _pb_varint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, v = v & 0x7F, v >> 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _pb_str(num: int, s: str) -> bytes:
+    return _pb_len(num, s.encode()) if s else b""
+
+
+def _pb_bool(num: int, b: bool) -> bytes:
+    return _pb_varint(num << 3) + b"\x01" if b else b""
+
+
+def _pb_any(num: int, value: Any) -> bytes:
+    return _pb_len(num, _pb_str(2, orjson.dumps(value).decode()))
+
+
+def _pb_extensions(num: int, node: dict[str, Any]) -> bytes:
+    return b"".join(
+        _pb_len(num, _pb_str(1, k) + _pb_any(2, v)) for k, v in node.items() if k.startswith("x-")
+    )
+
+
+def _pb_schema(s: dict[str, Any]) -> bytes:
+    out = _pb_str(1, s.get("$ref", "")) + _pb_str(2, s.get("format", ""))
+    out += _pb_str(4, s.get("description", ""))
+    if "default" in s:
+        out += _pb_any(5, s["default"])
+    out += b"".join(_pb_str(19, r) for r in s.get("required", ()))
+    out += b"".join(_pb_any(20, e) for e in s.get("enum", ()))
+    if isinstance(s.get("additionalProperties"), dict):
+        out += _pb_len(21, _pb_len(1, _pb_schema(s["additionalProperties"])))
+    if "type" in s:
+        out += _pb_len(22, _pb_str(1, s["type"]))
+    if "items" in s:
+        out += _pb_len(23, _pb_len(1, _pb_schema(s["items"])))
+    if "properties" in s:
+        props = b"".join(
+            _pb_len(1, _pb_str(1, k) + _pb_len(2, _pb_schema(v)))
+            for k, v in s["properties"].items()
+        )
+        out += _pb_len(25, props)
+    return out + _pb_extensions(31, s)
+
+
+def _pb_parameter(p: dict[str, Any]) -> bytes:
+    if p["in"] == "body":
+        body = _pb_str(2, p["name"]) + _pb_str(3, "body") + _pb_bool(4, p.get("required", False))
+        body += _pb_len(5, _pb_schema(p["schema"]))
+        return _pb_len(1, _pb_len(1, body))
+    sub = _pb_bool(1, p.get("required", False)) + _pb_str(2, p["in"])
+    sub += _pb_str(3, p.get("description", "")) + _pb_str(4, p["name"])
+    if p["in"] == "path":  # PathParameterSubSchema
+        sub += _pb_str(5, p.get("type", "")) + _pb_bool(19, p.get("uniqueItems", False))
+        which = 4
+    else:  # QueryParameterSubSchema
+        sub += _pb_str(6, p.get("type", "")) + _pb_bool(20, p.get("uniqueItems", False))
+        which = 3
+    return _pb_len(1, _pb_len(2, _pb_len(which, sub)))
+
+
+def _pb_operation(o: dict[str, Any]) -> bytes:
+    out = b"".join(_pb_str(1, t) for t in o.get("tags", ()))
+    out += _pb_str(3, o.get("description", "")) + _pb_str(5, o.get("operationId", ""))
+    out += b"".join(_pb_str(6, t) for t in o.get("produces", ()))
+    out += b"".join(_pb_str(7, t) for t in o.get("consumes", ()))
+    out += b"".join(_pb_len(8, _pb_parameter(p)) for p in o.get("parameters", ()))
+    codes = b""
+    for code, r in o.get("responses", {}).items():
+        resp = _pb_str(1, r.get("description", ""))
+        if "schema" in r:
+            resp += _pb_len(2, _pb_len(1, _pb_schema(r["schema"])))
+        codes += _pb_len(1, _pb_str(1, code) + _pb_len(2, _pb_len(1, resp)))
+    out += _pb_len(9, codes)
+    out += b"".join(_pb_str(10, s) for s in o.get("schemes", ()))
+    return out + _pb_extensions(13, o)
+
+
+_PATH_ITEM_FIELDS = {"get": 2, "put": 3, "post": 4, "delete": 5, "patch": 8}
+
+
+def v2_to_protobuf(doc: dict[str, Any]) -> bytes:
+    """A Swagger 2.0 document (as ``OpenAPI.v2_document`` builds it) encoded as
+    gnostic's ``openapi_v2.Document``."""
+    out = _pb_str(1, doc.get("swagger", "2.0"))
+    info = doc.get("info", {})
+    out += _pb_len(2, _pb_str(1, info.get("title", "")) + _pb_str(2, info.get("version", "")))
+    paths = b""
+    for path, item in doc.get("paths", {}).items():
+        body = b"".join(
+            _pb_len(num, _pb_operation(item[verb]))
+            for verb, num in _PATH_ITEM_FIELDS.items()
+            if verb in item
+        )
+        body += b"".join(_pb_len(9, _pb_parameter(p)) for p in item.get("parameters", ()))
+        paths += _pb_len(2, _pb_str(1, path) + _pb_len(2, body))
+    out += _pb_len(8, paths)
+    defs = b"".join(
+        _pb_len(1, _pb_str(1, name) + _pb_len(2, _pb_schema(s)))
+        for name, s in doc.get("definitions", {}).items()
+    )
+    return out + _pb_len(9, defs)

@@ -26,7 +26,8 @@ This module holds only the data model; nothing here knows about HTTP.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any, Literal
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"

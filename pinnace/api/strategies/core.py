@@ -155,9 +155,7 @@ class ConfigMapStrategy(Strategy):
         if old.get("immutable") and (
             new.get("data") != old.get("data") or new.get("binaryData") != old.get("binaryData")
         ):
-            errs.append(
-                FieldError.forbidden("data", "field is immutable when `immutable` is set")
-            )
+            errs.append(FieldError.forbidden("data", "field is immutable when `immutable` is set"))
         return errs
 
 
@@ -171,7 +169,5 @@ class SecretStrategy(Strategy):
         if new.get("type") != old.get("type"):
             errs.append(invalid("type", new.get("type"), FIELD_IMMUTABLE))
         if old.get("immutable") and new.get("data") != old.get("data"):
-            errs.append(
-                FieldError.forbidden("data", "field is immutable when `immutable` is set")
-            )
+            errs.append(FieldError.forbidden("data", "field is immutable when `immutable` is set"))
         return errs

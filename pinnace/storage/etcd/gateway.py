@@ -161,6 +161,13 @@ class Gateway:
         deadline = loop.time() + self.failover_timeout
         delay = 0.05
         while True:
+            if not idempotent:
+                # Let the loop poll for I/O first: a member that died since our
+                # last request left an EOF on its pooled keep-alive connection;
+                # once seen, the pool drops that connection and we get a clean
+                # (retryable) "connection refused" instead of an ambiguous
+                # disconnect after having sent a write.
+                await asyncio.sleep(0)
             index = self._current
             url = self.endpoints[index] + path
             failure: BaseException
@@ -176,7 +183,7 @@ class Gateway:
             except aiohttp.ClientConnectorError as e:  # never reached the server
                 failure = e
             except (aiohttp.ClientError, TimeoutError) as e:
-                if not idempotent:
+                if not idempotent and not _not_sent(e):
                     self.rotate(index)
                     raise StorageError(f"etcd {path} via {url}: outcome unknown: {e!r}") from e
                 failure = e
@@ -257,6 +264,13 @@ def _stream_result(path: str, line: bytes) -> JSON | None:
         )
     result = msg.get("result")
     return result if isinstance(result, dict) else None
+
+
+def _not_sent(error: BaseException) -> bool:
+    """True when the request body never fully left: etcd cannot have applied a
+    request it did not receive whole (e.g. a pooled connection the dead member
+    had closed: "Cannot write to closing transport")."""
+    return isinstance(error, aiohttp.ClientOSError) and "Can not write request body" in str(error)
 
 
 def _normalize(endpoint: str) -> str:

@@ -28,6 +28,11 @@ async def test_leader_loss_fails_over(etcd_cluster: EtcdCluster, prefix: str) ->
         assert [e.kv for e in await asyncio.wait_for(first_batch, 10)] == [before]
 
         etcd_cluster.kill(leader)
+        # A write sent while the survivors are still electing may time out
+        # with an unknown outcome (as with any etcd client); after that, every
+        # request must go through another endpoint.
+        new_leader = await asyncio.to_thread(etcd_cluster.wait_leader)
+        assert new_leader != leader
         async with asyncio.timeout(20):
             after = await store.create(prefix + "after", b"2")
             updated = await store.update(prefix + "before", b"3", before.mod_revision)

@@ -63,7 +63,11 @@ BOXES = {
 def test_env_merges_by_name() -> None:
     out = smp(
         BOXES,
-        {"boxes": [{"name": "a", "env": [{"name": "Z", "value": "3"}, {"name": "X", "value": "9"}]}]},
+        {
+            "boxes": [
+                {"name": "a", "env": [{"name": "Z", "value": "3"}, {"name": "X", "value": "9"}]}
+            ]
+        },
     )
     # patch items first in patch order, server-only ones where they were
     assert out["boxes"][0]["env"] == [
@@ -113,7 +117,9 @@ def test_primitive_list_merges_as_set() -> None:
 
 
 def test_list_without_merge_strategy_replaces() -> None:
-    out = smp({"boxes": [{"name": "a", "args": ["x", "y"]}]}, {"boxes": [{"name": "a", "args": ["z"]}]})
+    out = smp(
+        {"boxes": [{"name": "a", "args": ["x", "y"]}]}, {"boxes": [{"name": "a", "args": ["z"]}]}
+    )
     assert out["boxes"][0]["args"] == ["z"]
 
 
@@ -208,9 +214,7 @@ def _deployment() -> dict[str, Any]:
 def test_kubectl_apply_patch_removing_a_container_port() -> None:
     # what kubectl apply (client-side) sends after port 443 left the manifest
     patch = {
-        "metadata": {
-            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}\n"}
-        },
+        "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}\n"}},
         "spec": {
             "template": {
                 "spec": {

@@ -230,3 +230,32 @@ def test_real_catalog_documents() -> None:
         for ref in {p.split('"')[0] for p in text.split('"$ref":"#/components/schemas/')[1:]}:
             assert ref in d["components"]["schemas"], (key, ref)
     assert orjson.loads(real.v2().body)["swagger"] == "2.0"
+
+
+def test_v2_protobuf_is_a_gnostic_document(api: OpenAPI) -> None:
+    from pinnace.api.schema.protobuf import _fields
+
+    def msg(buf: bytes) -> dict[int, list[Any]]:
+        out: dict[int, list[Any]] = {}
+        for num, _wt, v in _fields(buf):
+            out.setdefault(num, []).append(v)
+        return out
+
+    d = msg(api.v2_protobuf().body)
+    assert d[1] == [b"2.0"]
+    assert msg(d[2][0])[1] == [b"Kubernetes"]
+    defs = {msg(e)[1][0].decode(): msg(msg(e)[2][0]) for e in msg(d[9][0])[1]}
+    dep = defs["io.k8s.api.apps.v1.Deployment"]
+    assert msg(dep[22][0])[1] == [b"object"]  # type
+    ext = {msg(x)[1][0]: msg(msg(x)[2][0])[2][0] for x in dep[31]}  # vendor extensions, Any.yaml
+    assert orjson.loads(ext[b"x-kubernetes-group-version-kind"]) == [GVK_DEPLOYMENT]
+    # kubectl's v2 fallback verifier: the patch operation's query parameters
+    paths = {msg(p)[1][0].decode(): msg(msg(p)[2][0]) for p in msg(d[8][0])[2]}
+    patch = msg(paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"][8][0])
+    names = []
+    for item in patch[8]:
+        param = msg(msg(item)[1][0])
+        if 2 in param:  # NonBodyParameter -> QueryParameterSubSchema
+            names.append(msg(msg(param[2][0])[3][0])[4][0])
+    assert b"fieldValidation" in names
+    assert b"application/strategic-merge-patch+json" in patch[7]
