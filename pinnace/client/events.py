@@ -121,9 +121,18 @@ class EventRecorder:
         self._ensure_started()
 
     def eventf(
-        self, obj: Obj, type_: EventType | str, reason: str, fmt: str, *args: object
+        self,
+        obj: Obj,
+        type_: EventType | str,
+        reason: str,
+        fmt: str,
+        *args: object,
+        kind: str | None = None,
+        api_version: str | None = None,
     ) -> None:
-        self.event(obj, type_, reason, fmt % args if args else fmt)
+        """Like :meth:`event` with a ``%``-format message."""
+        message = fmt % args if args else fmt
+        self.event(obj, type_, reason, message, kind=kind, api_version=api_version)
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -11,7 +11,12 @@ from tests.cluster import RawClient, Server
 
 
 def _cm(name: str) -> dict[str, object]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"n": name}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name},
+        "data": {"n": name},
+    }
 
 
 def test_kill9_during_write_burst_loses_no_acknowledged_write(tmp_path: Path) -> None:
@@ -29,7 +34,9 @@ def test_kill9_during_write_burst_loses_no_acknowledged_write(tmp_path: Path) ->
                     return
                 name = f"w{wid}-{i}"
                 try:
-                    status, body = c.json("POST", "/api/v1/namespaces/default/configmaps", _cm(name))
+                    status, body = c.json(
+                        "POST", "/api/v1/namespaces/default/configmaps", _cm(name)
+                    )
                 except Exception:
                     return  # the server went away mid-request: not acknowledged
                 if status == 201:
@@ -59,7 +66,9 @@ def test_kill9_during_write_burst_loses_no_acknowledged_write(tmp_path: Path) ->
         present = {i["metadata"]["name"] for i in body["items"]}
         missing = [n for n, _ in acked if n not in present]
         assert missing == [], f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}"
-        status, created = raw.json("POST", "/api/v1/namespaces/default/configmaps", _cm("after-restart"))
+        status, created = raw.json(
+            "POST", "/api/v1/namespaces/default/configmaps", _cm("after-restart")
+        )
         assert status == 201
         assert int(created["metadata"]["resourceVersion"]) > max_rv
     finally:
@@ -72,13 +81,21 @@ def test_clean_restart_resumes_state(tmp_path: Path) -> None:
     try:
         s.kubectl("create", "namespace", "keep")
         s.kubectl("create", "configmap", "c", "-n", "keep", "--from-literal=a=b")
-        rv1 = int(s.kubectl("get", "cm", "c", "-n", "keep", "-o", "jsonpath={.metadata.resourceVersion}").stdout)
+        rv1 = int(
+            s.kubectl(
+                "get", "cm", "c", "-n", "keep", "-o", "jsonpath={.metadata.resourceVersion}"
+            ).stdout
+        )
         assert s.stop() == 0
         s.start()
         out = s.kubectl("get", "cm", "c", "-n", "keep", "-o", "jsonpath={.data.a}").stdout
         assert out == "b"
         s.kubectl("label", "cm", "c", "-n", "keep", "x=y")
-        rv2 = int(s.kubectl("get", "cm", "c", "-n", "keep", "-o", "jsonpath={.metadata.resourceVersion}").stdout)
+        rv2 = int(
+            s.kubectl(
+                "get", "cm", "c", "-n", "keep", "-o", "jsonpath={.metadata.resourceVersion}"
+            ).stdout
+        )
         assert rv2 > rv1
     finally:
         s.stop()
