@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pinnace.client.config import ClientConfig
+
+
+class Component(Protocol):
+    """A part of the cluster that runs inside the server process (controller
+    manager, scheduler, node agent...). It talks to the API only through the
+    client config it is given, with its own identity."""
+
+    name: str
+    user: str
+    groups: tuple[str, ...]
+
+    def run(self, client_config: ClientConfig) -> Awaitable[None]: ...
+
+
+ComponentFactory = Callable[["ServerConfig"], list[Component]]
 
 
 @dataclass(slots=True)
@@ -23,6 +43,8 @@ class ServerConfig:
     # max request body size (upstream: 3 MiB)
     max_request_bytes: int = 3 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
+    # builds the in-process components to start once the API serves
+    components: ComponentFactory | None = None
 
     def storage_url(self) -> str:
         if self.storage:

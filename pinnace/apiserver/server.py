@@ -31,6 +31,7 @@ from pinnace.apiserver.authn import (
     UserInfo,
     X509Authenticator,
 )
+from pinnace.apiserver.authn.tokens import TokenAuthenticator
 from pinnace.apiserver.authz import AlwaysAllow, Attributes, AuthorizerChain
 from pinnace.apiserver.cache import WatchCache
 from pinnace.apiserver.config import ServerConfig
@@ -68,7 +69,10 @@ class ApiServer:
         self.caches: dict[str, WatchCache] = {}
         self.stores: dict[tuple[str, str, str], ResourceStore] = {}
         self.hooks = SchemaHooks()
-        self.authn = AuthenticatorChain([TrustedIdentityAuthenticator(), X509Authenticator()])
+        self.loopback_tokens = TokenAuthenticator()
+        self.authn = AuthenticatorChain(
+            [TrustedIdentityAuthenticator(), X509Authenticator(), self.loopback_tokens]
+        )
         self.authz = AuthorizerChain([AlwaysAllow()])
         self.admission = AdmissionChain(validating=[NamespaceLifecycle(self._get_namespace)])
         self.discovery = Discovery(self.catalog, f"{config.bind_address}:{config.port}")
@@ -125,6 +129,19 @@ class ApiServer:
                 except errors.ApiError as e:
                     if e.code != 409:
                         raise
+
+    def loopback_client_config(
+        self, url: str, ca_pem: bytes, user: str, groups: tuple[str, ...]
+    ) -> Any:
+        """A client config for an in-process component: HTTPS to this server
+        with a loopback token for the component's own identity, and no
+        client-side rate limit (like upstream's loopback client)."""
+        from pinnace.client.config import ClientConfig
+
+        token = self.loopback_tokens.issue(UserInfo(user, (*groups, "system:authenticated")))
+        return ClientConfig(
+            server=url, ca_data=ca_pem, token=token, qps=0.0, burst=0, user_agent=f"pinnace/{user}"
+        )
 
     def store(self, group: str, version: str, plural: str) -> ResourceStore:
         return self.stores[(group, version, plural)]
@@ -282,6 +299,18 @@ class ApiServer:
 # -- serving -----------------------------------------------------------------
 
 
+async def _run_component(comp: Any, client_config: Any) -> None:
+    log.info("starting %s", comp.name)
+    try:
+        await comp.run(client_config)
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:
+        log.critical("component %s crashed: %s", comp.name, e, exc_info=True)
+        raise
+    raise RuntimeError(f"component {comp.name} stopped unexpectedly")
+
+
 def _check_data_dir(data_dir: Path) -> None:
     if data_dir.exists() and not data_dir.is_dir():
         raise errors.StartupError(f"data dir {data_dir} exists and is not a directory")
@@ -351,9 +380,16 @@ async def serve(
         write_admin_kubeconfig(pki, config.admin_kubeconfig, server=url)
         server.ready.set()
         log.info("serving on %s (storage %s)", url, config.storage_url())
-        if ready is not None:
-            ready.set()
-        await asyncio.Event().wait()
+        components = config.components(config) if config.components else []
+        async with asyncio.TaskGroup() as tg:
+            for comp in components:
+                if comp.name in config.disable:
+                    continue
+                cc = server.loopback_client_config(url, pki.ca_pem(), comp.user, comp.groups)
+                tg.create_task(_run_component(comp, cc), name=comp.name)
+            if ready is not None:
+                ready.set()
+            await asyncio.Event().wait()
     finally:
         await runner.cleanup()
         await server.stop()

@@ -142,7 +142,7 @@ struct(
             "host", "string", "The host name to match; may start with a * wildcard label.", proto=1
         ),
         # inline IngressRuleValue in JSON; proto field 2 wraps it (module docstring)
-        field("http", "HTTPIngressRuleValue", "HTTP routes for this host.", proto=2),
+        field("http", "HTTPIngressRuleValue", "HTTP routes for this host.", proto=1, proto_embed=2),
     ],
 )
 
