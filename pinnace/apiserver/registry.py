@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from pinnace.api.conversion import converter
 from pinnace.api.schema import Resource
 from pinnace.api.schema.validation import FieldError
 from pinnace.api.strategy import Strategy
@@ -99,6 +100,19 @@ class ResourceStore:
         self.strategy = strategy
         self.admission = admission
         self.hooks = hooks
+        # kinds served at a version other than the one they are stored in
+        self.converts = resource.version != resource.storage_version
+        if self.converts:
+            self._to_storage = converter(
+                resource.group, resource.kind, resource.version, resource.storage_version
+            )
+            self._from_storage = converter(
+                resource.group, resource.kind, resource.storage_version, resource.version
+            )
+
+    def out(self, obj: Obj) -> Obj:
+        """A stored object as this resource's version serves it."""
+        return self._from_storage(obj) if self.converts else obj
 
     # -- keys ---------------------------------------------------------------
 
@@ -113,6 +127,8 @@ class ResourceStore:
     # -- encoding -----------------------------------------------------------
 
     def encode(self, obj: Obj) -> bytes:
+        if self.converts:
+            obj = self._to_storage(obj)
         meta = obj.get("metadata")
         if meta and "resourceVersion" in meta:
             obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
@@ -124,7 +140,7 @@ class ResourceStore:
         obj = self.cache.get(self.key(namespace, name))
         if obj is None:
             raise errors.not_found(self.resource, name)
-        return obj
+        return self.out(obj)
 
     def list_objects(
         self,
@@ -164,7 +180,7 @@ class ResourceStore:
                 if predicate is None:
                     remaining = len(keys) - i
                 break
-            items.append(o)
+            items.append(self.out(o) if self.converts else o)
         token = ""
         if next_key:
             token = (
@@ -316,13 +332,13 @@ class ResourceStore:
         if not fresh:
             o = self.cache.get(key)
             if o is not None:
-                return o, int(o["metadata"]["resourceVersion"])
+                return self.out(o), int(o["metadata"]["resourceVersion"])
             return None, 0
         kv = await self.backend.get(key)
         if kv is None:
             return None, 0
         o = self.cache._decode(self.hooks.decode(self.resource, kv.value), kv.mod_revision)
-        return o, kv.mod_revision
+        return self.out(o), kv.mod_revision
 
     async def update(
         self,

@@ -98,6 +98,8 @@ async def serve_watch(
     first_table = [True]
 
     def encode(ev_type: str, obj: Obj) -> bytes:
+        if store.converts and ev_type != "BOOKMARK" and ev_type != "ERROR":
+            obj = store.out(obj)
         if accept.table and ev_type in ("ADDED", "MODIFIED", "DELETED"):
             t = tables.table(resource, [obj], include_object=include)
             if not first_table[0]:

@@ -123,9 +123,12 @@ class SqliteBackend:
         if self._loop is not None:
             raise StorageError("SqliteBackend.start() called twice")
         self._loop = asyncio.get_running_loop()
-        self._lock_fd = _lock_file(self.path + ".lock")
         try:
+            self._lock_fd = _lock_file(self.path + ".lock")
             conn = await asyncio.to_thread(self._open_writer)
+        except (OSError, sqlite3.Error) as e:
+            self._unlock()
+            raise StorageError(f"cannot open SQLite database {self.path}: {e}") from e
         except BaseException:
             self._unlock()
             raise
@@ -222,11 +225,14 @@ class SqliteBackend:
             self._local.conn = conn
             with self._read_conns_lock:
                 self._read_conns.append(conn)
-        conn.execute("BEGIN")
         try:
-            return query(conn)
-        finally:
-            conn.execute("ROLLBACK")
+            conn.execute("BEGIN")
+            try:
+                return query(conn)
+            finally:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            raise StorageError(f"sqlite read failed: {e}") from e
 
     # ----------------------------------------------------------------- writes
 

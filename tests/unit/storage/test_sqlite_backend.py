@@ -202,6 +202,12 @@ async def test_the_database_file_can_be_opened_once(tmp_path: Path) -> None:
         pass  # the lock went away with the first backend
 
 
+async def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
+    store = SqliteBackend(str(tmp_path / "missing-dir" / "store.db"))
+    with pytest.raises(StorageError, match="cannot open"):
+        await store.start()
+
+
 async def test_use_before_start_and_after_close(tmp_path: Path) -> None:
     store = SqliteBackend(str(tmp_path / "store.db"))
     with pytest.raises(StorageError):
