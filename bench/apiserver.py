@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -797,47 +797,41 @@ async def ensure_namespace(t: Target, name: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def profiling(t: Target, label: str, seconds: float) -> Any:
-    """py-spy record of the server during a phase, when --profile is given."""
+async def profiling(t: Target, label: str) -> AsyncIterator[None]:
+    """With ``--profile DIR``: py-spy records the pinnace server during the
+    block into ``DIR/<label>.txt`` (collapsed stacks, idle threads left out),
+    stopped with SIGINT when the block ends."""
     d = t.settings.profile_dir
-    if (
-        d is None
-        or t.name != "pinnace"
-        or shutil.which("py-spy", path=str(ROOT / ".venv/bin")) is None
-    ):
+    spy = shutil.which("py-spy", path=str(ROOT / ".venv" / "bin")) or shutil.which("py-spy")
+    if d is None or t.name != "pinnace" or spy is None:
         yield
         return
-    spy = shutil.which("py-spy", path=str(ROOT / ".venv/bin"))
-    assert spy is not None
-    out = d / f"{label}"
-    proc = subprocess.Popen(
-        [
-            spy,
-            "record",
-            "--pid",
-            str(t.pid),
-            "--duration",
-            str(int(seconds) + 1),
-            "--rate",
-            "200",
-            "--format",
-            "raw",
-            "--output",
-            f"{out}.txt",
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    proc = await asyncio.create_subprocess_exec(
+        spy,
+        "record",
+        "--pid",
+        str(t.pid),
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        "--output",
+        str(d / f"{label}.txt"),
+        "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
         preexec_fn=_pdeathsig,
     )
     try:
         yield
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(int(seconds) + 15)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
             proc.kill()
-            proc.wait(5)
+            await proc.wait()
 
 
 async def phase_creates(t: Target, kind: str, ns: str, clients: int, max_count: int) -> Json:
@@ -852,7 +846,7 @@ async def phase_creates(t: Target, kind: str, ns: str, clients: int, max_count: 
         "max_count": max_count,
         "prefix": f"{kind[:2]}{clients}",
     }
-    async with profiling(t, f"create-{kind}-c{clients}", s.phase_seconds + 1):
+    async with profiling(t, f"create-{kind}-c{clients}"):
         results, cores = await t.run(spec, s.phase_seconds + PHASE_SLACK)
     return closed_summary(results, cores)
 
@@ -896,7 +890,7 @@ async def run_suite(t: Target, log: Callable[[str], None]) -> Json:
             "max_count": s.pods,
             "prefix": "fill",
         }
-        async with profiling(t, "create-pods-fill", 10.0):
+        async with profiling(t, "create-pods-fill"):
             results, cores = await t.run(spec, 300 + PHASE_SLACK)
         fill = closed_summary(results, cores)
         pods: list[str] = fill.pop("created")
@@ -926,7 +920,7 @@ async def run_suite(t: Target, log: Callable[[str], None]) -> Json:
                 "max_count": 10_000_000,
                 "names": pods,
             }
-            async with profiling(t, f"get-c{c}", s.phase_seconds + 1):
+            async with profiling(t, f"get-c{c}"):
                 results, cores = await t.run(spec, s.phase_seconds + PHASE_SLACK)
             r = closed_summary(results, cores)
             r.pop("created")
@@ -941,7 +935,7 @@ async def run_suite(t: Target, log: Callable[[str], None]) -> Json:
             }
             # one worker is enough for a sequential LIST
             single = Target(t.name, t.proc, t.base_url, t.certs, t.settings, t.workers[:1])
-            async with profiling(t, f"list-{label}", s.list_repeat * 2.0):
+            async with profiling(t, f"list-{label}"):
                 results, cores = await single.run(spec, 120 + PHASE_SLACK)
             r0 = results[0]
             res[f"list_{label}"] = {
@@ -962,7 +956,8 @@ async def run_suite(t: Target, log: Callable[[str], None]) -> Json:
             "connections": 64,
             "prefix": "ol",
         }
-        results, cores = await t.run(spec, s.open_seconds + REQUEST_TIMEOUT + PHASE_SLACK)
+        async with profiling(t, "open-loop-writes"):
+            results, cores = await t.run(spec, s.open_seconds + REQUEST_TIMEOUT + PHASE_SLACK)
         lat = merge_latencies(results)
         sent = int(s.open_rate * s.open_seconds)
         res["open_loop_writes"] = {
@@ -977,7 +972,8 @@ async def run_suite(t: Target, log: Callable[[str], None]) -> Json:
             "cores": cores,
         }
         log(f"{t.name}: watch latency to {s.watchers} watchers")
-        res["watch"] = await phase_watch(t)
+        async with profiling(t, "watch"):
+            res["watch"] = await phase_watch(t)
         res["rss_end_mb"] = round(rss_mb(t.pid), 1)
         res["rss_peak_mb"] = round(rss_mb(t.pid, "VmHWM"), 1)
     finally:
@@ -1064,7 +1060,13 @@ class Row:
 def rows(s: Settings) -> list[Row]:
     out: list[Row] = []
     out.append(
-        Row(f"create pods/s, first {s.pods}, 64 clients", ("create_pods_fill", "per_s"), "/s", True, 1000)
+        Row(
+            f"create pods/s, first {s.pods}, 64 clients",
+            ("create_pods_fill", "per_s"),
+            "/s",
+            True,
+            1000,
+        )
     )
     out.append(Row("  p99 latency", ("create_pods_fill", "p99_ms"), "ms", False))
     for c in s.create_clients:

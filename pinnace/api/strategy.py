@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from pinnace.api import validation_common as vc
 from pinnace.api.schema import Resource
+from pinnace.api.schema.defaulting import apply_defaults
 from pinnace.api.schema.validation import FieldError
 
 __all__ = [
@@ -85,6 +86,10 @@ class Strategy:
     # the fields that make up "spec" for generation bumps (None: all but
     # metadata and status)
     spec_fields: ClassVar[tuple[str, ...] | None] = None
+    # whether the server keeps metadata.generation (1 on create, +1 on each
+    # spec change): upstream's strategies do it only for some kinds
+    # (workloads, Ingress, NetworkPolicy, PDB, PodTemplate, EndpointSlice...)
+    tracks_generation: ClassVar[bool] = False
 
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
@@ -96,7 +101,8 @@ class Strategy:
         """Clear what clients may not set; set generation."""
         if self.has_status:
             obj.pop("status", None)
-        obj["metadata"]["generation"] = 1
+        if self.tracks_generation:
+            obj["metadata"]["generation"] = 1
 
     def default(self, obj: Obj) -> None:
         """Kind-specific defaulting beyond the schema's simple defaults."""
@@ -115,7 +121,19 @@ class Strategy:
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
-        gen = old.get("metadata", {}).get("generation", 1) or 1
+        old_gen = old.get("metadata", {}).get("generation")
+        if not self.tracks_generation:
+            # clients cannot change generation (rest.BeforeUpdate)
+            if old_gen is None:
+                new["metadata"].pop("generation", None)
+            else:
+                new["metadata"]["generation"] = old_gen
+            return
+        # upstream defaults while decoding, before PrepareForUpdate: compare
+        # defaulted specs so an omitted default is not a change
+        apply_defaults(new, self.resource.schema)
+        self.default(new)
+        gen = old_gen or 1
         if self._spec(new) != self._spec(old):
             gen += 1
         new["metadata"]["generation"] = gen
@@ -132,7 +150,6 @@ class Strategy:
         for k, v in old.items():
             if k not in ("status", "metadata"):
                 new[k] = v
-        new["metadata"]["generation"] = old.get("metadata", {}).get("generation", 1)
         # upstream status strategies drop metadata changes except managedFields
         meta = dict(old.get("metadata", {}))
         if "managedFields" in new["metadata"]:

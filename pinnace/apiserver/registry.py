@@ -101,13 +101,13 @@ class ResourceStore:
         self.admission = admission
         self.hooks = hooks
         # kinds served at a version other than the one they are stored in
-        self.converts = resource.version != resource.storage_version
+        self.converts = resource.api_version != resource.storage_api_version
         if self.converts:
             self._to_storage = converter(
-                resource.group, resource.kind, resource.version, resource.storage_version
+                resource.kind, resource.api_version, resource.storage_api_version
             )
             self._from_storage = converter(
-                resource.group, resource.kind, resource.storage_version, resource.version
+                resource.kind, resource.storage_api_version, resource.api_version
             )
 
     def out(self, obj: Obj) -> Obj:

@@ -155,5 +155,6 @@ RESOURCES: list[Resource] = [
         columns=printers.EVENT_COLUMNS,
         # the same store as core/v1 events; the apiserver converts (module docstring)
         storage_resource="events",
+        storage_group="",
     ),
 ]

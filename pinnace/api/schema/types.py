@@ -284,6 +284,9 @@ class Resource:
     storage_resource: str = ""
     # the version objects are stored in (for kinds served at several versions)
     storage_version: str = ""
+    # the group whose storage holds the objects (events.k8s.io Events live in
+    # core's store); "" = this resource's own group
+    storage_group: str | None = None
 
     def __post_init__(self) -> None:
         if not self.singular:
@@ -292,6 +295,8 @@ class Resource:
             self.storage_resource = self.plural
         if not self.storage_version:
             self.storage_version = self.version
+        if self.storage_group is None:
+            self.storage_group = self.group
 
     @property
     def api_version(self) -> str:
@@ -307,8 +312,14 @@ class Resource:
 
     def key_prefix(self) -> str:
         """The storage key prefix, like upstream: /registry/<group>/<resource>/."""
-        g = self.group if self.group else "core"
+        g = self.storage_group or "core"
         return f"/registry/{g}/{self.storage_resource}/"
+
+    @property
+    def storage_api_version(self) -> str:
+        """apiVersion of the objects as stored."""
+        g = self.storage_group
+        return f"{g}/{self.storage_version}" if g else self.storage_version
 
     def key(self, namespace: str | None, name: str) -> str:
         if self.namespaced:
