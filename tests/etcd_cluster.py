@@ -147,25 +147,23 @@ class EtcdCluster:
             time.sleep(0.05)
 
     def leader_index(self) -> int:
-        """Index of the current leader (as seen by the first live member)."""
+        """Index of the leader all live members agree on (RuntimeError if none)."""
+        member_ids: dict[str, int] = {}
+        leaders: set[str] = set()
         for i in range(self.size):
             if self.procs[i] is None:
                 continue
             try:
                 status = self._get(i, "/v3/maintenance/status", b"{}")
             except (OSError, urllib.error.URLError, ValueError):
-                continue
-            leader = str(status.get("leader", ""))
-            for j in range(self.size):
-                if self.procs[j] is None:
-                    continue
-                try:
-                    header = self._get(j, "/v3/maintenance/status", b"{}").get("header")
-                except (OSError, urllib.error.URLError, ValueError):
-                    continue
-                if isinstance(header, dict) and str(header.get("member_id")) == leader:
-                    return j
-        raise RuntimeError("no etcd leader found")
+                raise RuntimeError(f"etcd {self.names[i]} does not answer") from None
+            header = status.get("header")
+            if isinstance(header, dict):
+                member_ids[str(header.get("member_id"))] = i
+            leaders.add(str(status.get("leader", "")))
+        if len(leaders) == 1 and (leader := leaders.pop()) in member_ids:
+            return member_ids[leader]
+        raise RuntimeError("the live etcd members do not agree on a live leader")
 
     def wait_leader(self, timeout: float = 10.0) -> int:
         """Wait until the live members agree on a live leader; its index."""

@@ -13,6 +13,7 @@ retry on a storage conflict, like upstream's GuaranteedUpdate.
 from __future__ import annotations
 
 import base64
+import functools
 import copy
 import logging
 import secrets
@@ -265,6 +266,22 @@ class ResourceStore:
                 ctx.warnings.extend(f'unknown field "{u}"' for u in unknown)
         return required
 
+    def _prepare(self, obj: Obj, prepare: Callable[[], None], ctx: RequestContext) -> None:
+        """Run the strategy's prepare step and the defaults. A body whose
+        fields have the wrong types can trip them up: then the structural
+        check explains what is wrong (400), as upstream's decoder would."""
+        try:
+            prepare()
+            self.hooks.apply_defaults(self.resource, obj)
+            self.strategy.default(obj)
+        except (TypeError, AttributeError, KeyError, ValueError, IndexError):
+            self._structural(obj, ctx)
+            log.info("malformed %s body tripped defaulting", self.resource.kind, exc_info=True)
+            raise errors.bad_request(
+                f'{self.resource.kind} in version "{self.resource.version}" cannot be handled as a '
+                f"{self.resource.kind}: the object has fields of the wrong type"
+            ) from None
+
     def _validate_meta(self, obj: Obj, *, creating: bool) -> list[FieldError]:
         meta = obj["metadata"]
         errs: list[FieldError] = []
@@ -287,7 +304,6 @@ class ResourceStore:
 
     async def create(self, namespace: str, body: Any, ctx: RequestContext) -> Obj:
         obj = self._check_body(body, namespace)
-        required = self._structural(obj, ctx)
         meta = obj["metadata"]
         # server-owned metadata
         for f in (
@@ -303,9 +319,9 @@ class ResourceStore:
         generate = meta.get("generateName") or ""
         if not meta.get("name") and generate:
             meta["name"] = generate + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
-        self.strategy.prepare_for_create(obj)
-        self.hooks.apply_defaults(self.resource, obj)
-        self.strategy.default(obj)
+        # like upstream: decode, default, then validate
+        self._prepare(obj, lambda: self.strategy.prepare_for_create(obj), ctx)
+        required = self._structural(obj, ctx)
         name = meta.get("name") or ""
         errs = required + self._validate_meta(obj, creating=True) + self.strategy.validate(obj)
         self._raise_invalid(name or generate, errs)
@@ -424,6 +440,13 @@ class ResourceStore:
                 if precondition_rv or new_rv != current["metadata"].get("resourceVersion"):
                     raise errors.conflict(self.resource, name, errors.MODIFIED)
             old_meta = current["metadata"]
+            if new_meta.get("uid") and new_meta["uid"] != old_meta.get("uid"):
+                raise errors.conflict(
+                    self.resource,
+                    name,
+                    f"Precondition failed: UID in precondition: {new_meta['uid']}, "
+                    f"UID in object meta: {old_meta.get('uid')}",
+                )
             # immutable server-owned metadata
             for f in (
                 "uid",
@@ -443,10 +466,10 @@ class ResourceStore:
                 self.hooks.apply_defaults(self.resource, new)
                 errs = self.strategy.validate_status_update(new, current)
             else:
+                self._prepare(
+                    new, functools.partial(self.strategy.prepare_for_update, new, current), ctx
+                )
                 required = self._structural(new, ctx)
-                self.strategy.prepare_for_update(new, current)
-                self.hooks.apply_defaults(self.resource, new)
-                self.strategy.default(new)
                 errs = required + self._validate_meta(new, creating=False)
                 errs += self.strategy.validate_update(new, current)
             self._raise_invalid(name, errs)

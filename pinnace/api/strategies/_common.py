@@ -13,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeGuard
 
 from pinnace.api import validation_common as vc
 from pinnace.api.schema.validation import FieldError
@@ -28,7 +28,7 @@ PERCENT_ERR = "a valid percent string must be a numeric string followed by an en
 _percent = re.compile(f"^{PERCENT_FMT}$")
 
 
-def is_int(v: Any) -> bool:
+def is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

@@ -41,34 +41,34 @@ PROTOCOLS = ("SCTP", "TCP", "UDP")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 TOLERATION_OPS = ("Equal", "Exists")
 
-# every volume source field of core/v1 Volume
+# every volume source of core/v1 Volume, in the order upstream checks them
 VOLUME_SOURCES = (
-    "hostPath",
     "emptyDir",
+    "hostPath",
+    "gitRepo",
     "gcePersistentDisk",
     "awsElasticBlockStore",
-    "gitRepo",
     "secret",
     "nfs",
     "iscsi",
     "glusterfs",
+    "flocker",
     "persistentVolumeClaim",
     "rbd",
-    "flexVolume",
     "cinder",
     "cephfs",
-    "flocker",
     "downwardAPI",
     "fc",
-    "azureFile",
+    "flexVolume",
     "configMap",
+    "azureFile",
     "vsphereVolume",
     "quobyte",
     "azureDisk",
     "photonPersistentDisk",
-    "projected",
     "portworxVolume",
     "scaleIO",
+    "projected",
     "storageos",
     "csi",
     "ephemeral",
@@ -181,9 +181,8 @@ def validate_pod_spec(spec: Obj, path: str) -> list[FieldError]:
     errs += volumes[1]
     vols = volumes[0]
     names: set[str] = set()
-    containers = as_list(spec.get("containers"))
-    if not containers:
-        errs.append(FieldError.required(f"{path}.containers"))
+    # a missing ``containers`` (and the other schema-required fields) is
+    # reported by the structural check
     host_ports: set[str] = set()
     for list_name in ("initContainers", "containers", "ephemeralContainers"):
         for i, c in enumerate(as_list(spec.get(list_name))):
@@ -333,9 +332,7 @@ def _validate_volumes(volumes: list[Any], path: str) -> tuple[dict[str, Obj], li
         v = as_dict(v)
         p = f"{path}[{i}]"
         name = v.get("name") or ""
-        if not name:
-            errs.append(FieldError.required(f"{p}.name"))
-        else:
+        if name:
             errs += [FieldError.invalid(f"{p}.name", name, m) for m in vc.is_dns1123_label(name)]
             if name in seen:
                 errs.append(FieldError.duplicate(f"{p}.name", name))
@@ -364,23 +361,14 @@ def _mode(value: Any, path: str) -> list[FieldError]:
 
 def _validate_volume_source(v: Obj, p: str) -> list[FieldError]:
     errs: list[FieldError] = []
-    required = {
-        "hostPath": "path",
-        "secret": "secretName",
-        "configMap": "name",
-        "persistentVolumeClaim": "claimName",
-        "nfs": "server",
-        "gitRepo": "repository",
-    }
+    required = {"secret": "secretName", "configMap": "name"}
     for src, fld in required.items():
         s = v.get(src)
         if isinstance(s, dict) and not s.get(fld):
             errs.append(FieldError.required(f"{p}.{src}.{fld}"))
     nfs = v.get("nfs")
     if isinstance(nfs, dict):
-        if not nfs.get("path"):
-            errs.append(FieldError.required(f"{p}.nfs.path"))
-        elif not str(nfs["path"]).startswith("/"):
+        if nfs.get("path") and not str(nfs["path"]).startswith("/"):
             errs.append(
                 FieldError.invalid(f"{p}.nfs.path", nfs["path"], "must be an absolute path")
             )
@@ -391,8 +379,6 @@ def _validate_volume_source(v: Obj, p: str) -> list[FieldError]:
             for j, item in enumerate(as_list(s.get("items"))):
                 item = as_dict(item)
                 ip = f"{p}.{src}.items[{j}]"
-                if src != "downwardAPI" and not item.get("key"):
-                    errs.append(FieldError.required(f"{ip}.key"))
                 errs += _validate_local_path(item.get("path"), f"{ip}.path")
                 errs += _mode(item.get("mode"), f"{ip}.mode")
     eph = v.get("ephemeral")
@@ -403,9 +389,7 @@ def _validate_volume_source(v: Obj, p: str) -> list[FieldError]:
 
 def _validate_local_path(value: Any, path: str) -> list[FieldError]:
     """``validateLocalDescendingPath``."""
-    if not value:
-        return [FieldError.required(path)]
-    if not isinstance(value, str):
+    if not value or not isinstance(value, str):
         return []
     errs: list[FieldError] = []
     if value.startswith("/"):
@@ -425,9 +409,7 @@ def _validate_container(
 ) -> list[FieldError]:
     errs: list[FieldError] = []
     name = c.get("name") or ""
-    if not name:
-        errs.append(FieldError.required(f"{p}.name"))
-    else:
+    if name:
         errs += [FieldError.invalid(f"{p}.name", name, m) for m in vc.is_dns1123_label(name)]
         if name in names:
             errs.append(FieldError.duplicate(f"{p}.name", name))
@@ -499,7 +481,7 @@ def _validate_ports(
                 errs.append(FieldError.duplicate(f"{p}.name", name))
             seen.add(name)
         cp = port.get("containerPort")
-        if cp is None or cp == 0:
+        if cp == 0:
             errs.append(
                 FieldError.invalid(
                     f"{p}.containerPort", cp or 0, vc.inclusive_range_error(1, 65535)
@@ -531,9 +513,7 @@ def _validate_env(env: list[Any], path: str) -> list[FieldError]:
         ev = as_dict(ev)
         p = f"{path}[{i}]"
         name = ev.get("name") or ""
-        if not name:
-            errs.append(FieldError.required(f"{p}.name"))
-        elif isinstance(name, str) and not _relaxed_env_name.match(name):
+        if isinstance(name, str) and name and not _relaxed_env_name.match(name):
             errs.append(FieldError.invalid(f"{p}.name", name, RELAXED_ENV_ERR))
         vf = ev.get("valueFrom")
         if isinstance(vf, dict):
@@ -572,21 +552,13 @@ def _validate_env(env: list[Any], path: str) -> list[FieldError]:
             for ref in ("configMapKeyRef", "secretKeyRef"):
                 r = vf.get(ref)
                 if isinstance(r, dict):
-                    if not r.get("key"):
-                        errs.append(FieldError.required(f"{p}.valueFrom.{ref}.key"))
-                    else:
+                    if r.get("key"):
                         errs += [
                             FieldError.invalid(f"{p}.valueFrom.{ref}.key", r["key"], m)
                             for m in vc.is_config_map_key(str(r["key"]))
                         ]
                     if not r.get("name"):
                         errs.append(FieldError.required(f"{p}.valueFrom.{ref}.name"))
-            fr = vf.get("fieldRef")
-            if isinstance(fr, dict) and not fr.get("fieldPath"):
-                errs.append(FieldError.required(f"{p}.valueFrom.fieldRef.fieldPath"))
-            rr = vf.get("resourceFieldRef")
-            if isinstance(rr, dict) and not rr.get("resource"):
-                errs.append(FieldError.required(f"{p}.valueFrom.resourceFieldRef.resource"))
     return errs
 
 
@@ -621,14 +593,10 @@ def _validate_mounts(mounts: list[Any], path: str, vols: dict[str, Obj]) -> list
         m = as_dict(m)
         p = f"{path}[{i}]"
         name = m.get("name") or ""
-        if not name:
-            errs.append(FieldError.required(f"{p}.name"))
-        elif name not in vols:
+        if name and name not in vols:
             errs.append(FieldError("FieldValueNotFound", f"{p}.name", "", name))
         mp = m.get("mountPath") or ""
-        if not mp:
-            errs.append(FieldError.required(f"{p}.mountPath"))
-        elif mp in paths:
+        if mp and mp in paths:
             errs.append(FieldError.invalid(f"{p}.mountPath", mp, "must be unique"))
         paths.add(mp)
         sub = m.get("subPath")

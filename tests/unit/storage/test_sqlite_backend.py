@@ -95,13 +95,14 @@ async def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
                 key, rev = line.decode().split()
                 acked[key] = int(rev)
     finally:
-        child.send_signal(signal.SIGKILL)
+        if child.returncode is None:
+            child.send_signal(signal.SIGKILL)
         await child.wait()
     assert child.returncode == -signal.SIGKILL
     rest = await child.stdout.read()  # acknowledged before the kill, still in the pipe
-    for line in rest.decode().splitlines(keepends=True):
-        if line.endswith("\n"):
-            key, rev = line.split()
+    for text in rest.decode().splitlines(keepends=True):
+        if text.endswith("\n"):  # a complete line: printed after the ack
+            key, rev = text.split()
             acked[key] = int(rev)
 
     async with opened(db, compact_interval=0) as store:

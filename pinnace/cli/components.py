@@ -1,0 +1,34 @@
+"""The components ``pinnace server`` / ``pinnace up`` run inside the server
+process, each with its own identity and talking to the API only through
+``pinnace.client`` (see ``ServerConfig.components``). ``--disable NAME``
+leaves one out; each is also its own subcommand for running elsewhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pinnace.apiserver.config import Component, ServerConfig
+from pinnace.client.config import ClientConfig
+
+
+@dataclass
+class ControllerManagerComponent:
+    name: str = "controller-manager"
+    user: str = "system:kube-controller-manager"
+    groups: tuple[str, ...] = ()
+    controllers: str = "*"
+
+    async def run(self, client_config: ClientConfig) -> None:
+        from pinnace.client import Client
+        from pinnace.controllers.manager import run_controller_manager
+
+        async with Client.from_config(client_config) as client:
+            await run_controller_manager(client, self.controllers)
+
+
+def server_components(config: ServerConfig) -> list[Component]:
+    """What runs inside the server by default (minus ``--disable``)."""
+    comps: list[Component] = [
+        ControllerManagerComponent(controllers=config.extra.get("controllers", "*"))
+    ]
+    return [c for c in comps if c.name not in config.disable]

@@ -1,0 +1,81 @@
+"""The controller table: name → factory, on or off by default, and ``--controllers``.
+
+Like kube-controller-manager, every controller has a name and is either on or
+off by default; :func:`select_controllers` reads a ``--controllers`` value with
+upstream's semantics (``IsControllerEnabled``): a comma-separated list where
+``*`` enables every default-on controller, ``name`` enables one and ``-name``
+disables one; the first entry naming a controller wins; without ``*`` only the
+named controllers run. Names are upstream's short names; upstream's newer
+long names (``garbage-collector-controller``…) are accepted as aliases.
+Unknown names are an error, as upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from pinnace.controllers.base import Controller, ControllerContext
+
+__all__ = ["CONTROLLERS", "ControllerSpec", "select_controllers"]
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerSpec:
+    name: str
+    factory: Callable[[ControllerContext], Controller]
+    enabled_by_default: bool = True
+    aliases: tuple[str, ...] = ()
+
+
+def _namespace(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.namespace import NamespaceController
+
+    return NamespaceController(ctx)
+
+
+def _garbagecollector(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.garbagecollector import GarbageCollector
+
+    return GarbageCollector(ctx)
+
+
+#: every controller pinnace has, in start order
+CONTROLLERS: Mapping[str, ControllerSpec] = {
+    spec.name: spec
+    for spec in (
+        ControllerSpec("namespace", _namespace, aliases=("namespace-controller",)),
+        ControllerSpec(
+            "garbagecollector", _garbagecollector, aliases=("garbage-collector-controller",)
+        ),
+    )
+}
+
+
+def _canonical(name: str, table: Mapping[str, ControllerSpec]) -> str:
+    if name in table:
+        return name
+    for spec in table.values():
+        if name in spec.aliases:
+            return spec.name
+    known = ", ".join(sorted(table))
+    raise ValueError(f"{name!r} is not in the list of known controllers ({known})")
+
+
+def select_controllers(
+    value: str = "*", table: Mapping[str, ControllerSpec] = CONTROLLERS
+) -> list[str]:
+    """The names of the controllers ``--controllers=value`` runs, in table order."""
+    entries = [e.strip() for e in value.split(",") if e.strip()]
+    choices: dict[str, bool] = {}
+    star = False
+    for entry in entries:
+        if entry == "*":
+            star = True
+            continue
+        enable = not entry.startswith("-")
+        name = _canonical(entry if enable else entry[1:], table)
+        choices.setdefault(name, enable)  # the first entry naming a controller wins
+    return [
+        name for name, spec in table.items() if choices.get(name, star and spec.enabled_by_default)
+    ]

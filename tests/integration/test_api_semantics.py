@@ -1,0 +1,237 @@
+"""API semantics through raw HTTPS: pagination, generateName, dryRun,
+finalizers, graceful pod deletion, status and scale subresources,
+deletecollection, field selectors, Table output, watch expiry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cluster import RawClient, Server
+
+NS = "sem"
+
+
+@pytest.fixture(scope="module")
+def raw(server: Server) -> RawClient:
+    c = RawClient(server)
+    status, _ = c.json(
+        "POST",
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+    )
+    assert status == 201
+    return c
+
+
+def cm(name: str, **meta: object) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, **meta},
+        "data": {"k": name},
+    }
+
+
+def test_pagination(raw: RawClient) -> None:
+    for i in range(7):
+        assert (
+            raw.json(
+                "POST", f"/api/v1/namespaces/{NS}/configmaps", cm(f"page-{i}", labels={"page": "y"})
+            )[0]
+            == 201
+        )
+    names: list[str] = []
+    cont = ""
+    pages = 0
+    while True:
+        q = f"?labelSelector=page%3Dy&limit=3" + (f"&continue={cont}" if cont else "")
+        status, body = raw.json("GET", f"/api/v1/namespaces/{NS}/configmaps{q}")
+        assert status == 200
+        names += [i["metadata"]["name"] for i in body["items"]]
+        pages += 1
+        cont = body["metadata"].get("continue", "")
+        if not cont:
+            break
+    assert pages == 3
+    assert names == [f"page-{i}" for i in range(7)]
+    status, body = raw.json("GET", f"/api/v1/namespaces/{NS}/configmaps?continue=garbage")
+    assert status == 400
+
+
+def test_generate_name_and_dry_run(raw: RawClient) -> None:
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}}
+    status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/configmaps", obj)
+    assert status == 201
+    name = body["metadata"]["name"]
+    assert name.startswith("gen-") and len(name) == len("gen-") + 5
+    status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/configmaps?dryRun=All", cm("dry"))
+    assert status == 201 and body["metadata"]["name"] == "dry"
+    assert raw.json("GET", f"/api/v1/namespaces/{NS}/configmaps/dry")[0] == 404
+    status, _ = raw.json("POST", f"/api/v1/namespaces/{NS}/configmaps?dryRun=Bogus", cm("dry2"))
+    assert status == 400
+
+
+def test_finalizers_hold_deletion(raw: RawClient) -> None:
+    assert (
+        raw.json(
+            "POST",
+            f"/api/v1/namespaces/{NS}/configmaps",
+            cm("fin", finalizers=["example.com/hold"]),
+        )[0]
+        == 201
+    )
+    status, body = raw.json("DELETE", f"/api/v1/namespaces/{NS}/configmaps/fin")
+    assert status == 200
+    status, body = raw.json("GET", f"/api/v1/namespaces/{NS}/configmaps/fin")
+    assert status == 200 and body["metadata"]["deletionTimestamp"]
+    # new finalizers cannot be added while deleting
+    patch = {"metadata": {"finalizers": ["example.com/hold", "example.com/other"]}}
+    status, _, _ = raw.request(
+        "PATCH",
+        f"/api/v1/namespaces/{NS}/configmaps/fin",
+        json.dumps(patch).encode(),
+        {"Content-Type": "application/merge-patch+json"},
+    )
+    assert status == 422
+    status, _, _ = raw.request(
+        "PATCH",
+        f"/api/v1/namespaces/{NS}/configmaps/fin",
+        json.dumps({"metadata": {"finalizers": None}}).encode(),
+        {"Content-Type": "application/merge-patch+json"},
+    )
+    assert status == 200
+    assert raw.json("GET", f"/api/v1/namespaces/{NS}/configmaps/fin")[0] == 404
+
+
+def test_pod_graceful_deletion_and_binding(raw: RawClient) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "gp"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
+    status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/pods", pod)
+    assert status == 201
+    assert body["status"]["phase"] == "Pending"
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "gp"},
+        "target": {"kind": "Node", "name": "n1"},
+    }
+    assert raw.json("POST", f"/api/v1/namespaces/{NS}/pods/gp/binding", binding)[0] == 201
+    status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/pods/gp/binding", binding)
+    assert status == 409
+    status, body = raw.json("GET", f"/api/v1/namespaces/{NS}/pods/gp")
+    assert body["spec"]["nodeName"] == "n1"
+    assert any(
+        c["type"] == "PodScheduled" and c["status"] == "True" for c in body["status"]["conditions"]
+    )
+    # a scheduled pod is deleted gracefully: it lingers with deletionTimestamp
+    status, body = raw.json("DELETE", f"/api/v1/namespaces/{NS}/pods/gp")
+    assert status == 200 and body["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert raw.json("GET", f"/api/v1/namespaces/{NS}/pods/gp")[0] == 200
+    # the node agent confirms with grace period 0
+    status, _ = raw.json("DELETE", f"/api/v1/namespaces/{NS}/pods/gp", {"gracePeriodSeconds": 0})
+    assert status == 200
+    assert raw.json("GET", f"/api/v1/namespaces/{NS}/pods/gp")[0] == 404
+
+
+def test_status_subresource_and_generation(raw: RawClient) -> None:
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "st"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+        "status": {"replicas": 99},
+    }
+    status, body = raw.json("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", dep)
+    assert status == 201
+    assert body["metadata"]["generation"] == 1
+    assert "replicas" not in body.get(
+        "status", {}
+    )  # status is not writable through the main resource
+    body["status"] = {"replicas": 3, "observedGeneration": 1}
+    status, upd = raw.json("PUT", f"/apis/apps/v1/namespaces/{NS}/deployments/st/status", body)
+    assert status == 200 and upd["status"]["replicas"] == 3 and upd["metadata"]["generation"] == 1
+    # scale subresource
+    status, scale = raw.json("GET", f"/apis/apps/v1/namespaces/{NS}/deployments/st/scale")
+    assert status == 200 and scale["kind"] == "Scale" and scale["status"]["selector"] == "a=b"
+    scale["spec"]["replicas"] = 4
+    status, scale = raw.json("PUT", f"/apis/apps/v1/namespaces/{NS}/deployments/st/scale", scale)
+    assert status == 200 and scale["spec"]["replicas"] == 4
+    status, body = raw.json("GET", f"/apis/apps/v1/namespaces/{NS}/deployments/st")
+    assert body["spec"]["replicas"] == 4 and body["metadata"]["generation"] == 2
+    assert body["status"]["replicas"] == 3
+
+
+def test_field_selectors_and_deletecollection(raw: RawClient) -> None:
+    for n in ("fa", "fb"):
+        assert (
+            raw.json("POST", f"/api/v1/namespaces/{NS}/configmaps", cm(n, labels={"dc": "1"}))[0]
+            == 201
+        )
+    status, body = raw.json(
+        "GET", f"/api/v1/namespaces/{NS}/configmaps?fieldSelector=metadata.name%3Dfa"
+    )
+    assert [i["metadata"]["name"] for i in body["items"]] == ["fa"]
+    status, body = raw.json(
+        "GET", f"/api/v1/namespaces/{NS}/configmaps?fieldSelector=spec.bogus%3Dx"
+    )
+    assert status == 400 and "field label not supported" in body["message"]
+    status, body = raw.json("GET", f"/api/v1/pods?fieldSelector=status.phase%21%3DRunning")
+    assert status == 200
+    status, _ = raw.json("DELETE", f"/api/v1/namespaces/{NS}/configmaps?labelSelector=dc%3D1")
+    assert status == 200
+    status, body = raw.json("GET", f"/api/v1/namespaces/{NS}/configmaps?labelSelector=dc%3D1")
+    assert body["items"] == []
+
+
+def test_table_output(raw: RawClient) -> None:
+    assert raw.json("POST", f"/api/v1/namespaces/{NS}/configmaps", cm("tbl"))[0] == 201
+    status, _, data = raw.request(
+        "GET",
+        f"/api/v1/namespaces/{NS}/configmaps/tbl",
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"},
+    )
+    t = json.loads(data)
+    assert t["kind"] == "Table"
+    assert [c["name"] for c in t["columnDefinitions"]] == ["Name", "Data", "Age"]
+    assert t["rows"][0]["cells"][:2] == ["tbl", 1]
+    assert t["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+
+
+def test_watch_expired_after_compaction(tmp_path_factory: pytest.TempPathFactory) -> None:
+    d = tmp_path_factory.mktemp("compact")
+    s = Server(
+        d / "data", storage=f"sqlite://{d / 'state.db'}?compact_interval=0.2&compact_keep=5"
+    ).start()
+    try:
+        c = RawClient(s)
+        for i in range(30):
+            assert c.json("POST", "/api/v1/namespaces/default/configmaps", cm(f"c{i}"))[0] == 201
+        import time
+
+        time.sleep(1.0)  # let compaction run
+        s.stop()  # a fresh watch cache holds no history: old revisions come from storage
+        s.start()
+        c = RawClient(s)
+        status, _, data = c.request(
+            "GET",
+            "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=2&timeoutSeconds=2",
+        )
+        assert status == 200
+        first = json.loads(data.splitlines()[0])
+        assert first["type"] == "ERROR"
+        assert first["object"]["code"] == 410 and first["object"]["reason"] == "Expired"
+    finally:
+        s.stop()
