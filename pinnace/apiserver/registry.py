@@ -13,8 +13,8 @@ retry on a storage conflict, like upstream's GuaranteedUpdate.
 from __future__ import annotations
 
 import base64
-import functools
 import copy
+import functools
 import logging
 import secrets
 import uuid

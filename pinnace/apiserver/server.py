@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from pinnace.api.resources import Catalog, catalog
 from pinnace.api.strategy import strategy_for
-from pinnace.apiserver import errors, negotiation
+from pinnace.apiserver import errors, metrics, negotiation
 from pinnace.apiserver.admission import AdmissionChain
 from pinnace.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from pinnace.apiserver.authn import (
@@ -216,7 +217,21 @@ class ApiServer:
                 path=path,
             )
         )
-        return await self.handlers.handle(request, info, resource)
+        verb = info.verb.upper() if info.verb != "watch" else "WATCH"
+        labels = (verb, info.group, info.version, info.resource, info.subresource)
+        start = time.perf_counter()
+        code = 500
+        try:
+            resp = await self.handlers.handle(request, info, resource)
+            code = resp.status
+            return resp
+        except errors.ApiError as e:
+            code = e.code
+            raise
+        finally:
+            metrics.REQUESTS.labels(*labels, str(code)).inc()
+            if verb != "WATCH":
+                metrics.REQUEST_DURATION.labels(*labels).observe(time.perf_counter() - start)
 
     async def _authorize(self, attrs: Attributes) -> None:
         decision, _reason = await self.authz.authorize(attrs)
@@ -285,6 +300,13 @@ class ApiServer:
             doc = self.discovery.api_resource_list(parts[1], parts[2])
             if doc is not None:
                 return negotiation.json_response(doc)
+        if p == "/metrics":
+            import pinnace.metrics
+
+            return web.Response(
+                body=pinnace.metrics.render(),
+                headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+            )
         if parts[0] == "openapi":
             from pinnace.apiserver import openapi_handlers
 

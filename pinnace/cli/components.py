@@ -26,9 +26,23 @@ class ControllerManagerComponent:
             await run_controller_manager(client, self.controllers)
 
 
+@dataclass
+class SchedulerComponent:
+    name: str = "scheduler"
+    user: str = "system:kube-scheduler"
+    groups: tuple[str, ...] = ()
+    config_file: str | None = None
+
+    async def run(self, client_config: ClientConfig) -> None:
+        from pinnace.scheduler.scheduler import run_scheduler
+
+        await run_scheduler(client_config, config_file=self.config_file)
+
+
 def server_components(config: ServerConfig) -> list[Component]:
     """What runs inside the server by default (minus ``--disable``)."""
     comps: list[Component] = [
-        ControllerManagerComponent(controllers=config.extra.get("controllers", "*"))
+        ControllerManagerComponent(controllers=config.extra.get("controllers", "*")),
+        SchedulerComponent(config_file=config.extra.get("scheduler_config") or None),
     ]
     return [c for c in comps if c.name not in config.disable]

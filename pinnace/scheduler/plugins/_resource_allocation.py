@@ -1,0 +1,192 @@
+"""The resource-allocation scorers shared by NodeResourcesFit and
+NodeResourcesBalancedAllocation (upstream ``resource_allocation.go``,
+``least_allocated.go``, ``most_allocated.go``,
+``requested_to_capacity_ratio.go``, ``balanced_allocation.go``).
+
+All arithmetic is integer where upstream's is, so scores match exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pinnace.scheduler.framework.interface import MAX_NODE_SCORE
+from pinnace.scheduler.framework.types import NodeInfo, PodInfo
+from pinnace.scheduler.quantity import CPU, MEMORY
+
+__all__ = [
+    "LEAST_ALLOCATED",
+    "MOST_ALLOCATED",
+    "REQUESTED_TO_CAPACITY_RATIO",
+    "ResourceSpec",
+    "balanced_score",
+    "broken_linear",
+    "is_extended",
+    "least_allocated",
+    "most_allocated",
+    "pod_request_for",
+    "requested_to_capacity_ratio",
+    "resource_specs",
+]
+
+LEAST_ALLOCATED = "LeastAllocated"
+MOST_ALLOCATED = "MostAllocated"
+REQUESTED_TO_CAPACITY_RATIO = "RequestedToCapacityRatio"
+MAX_UTILIZATION = 100
+MAX_CUSTOM_PRIORITY_SCORE = 10
+
+ResourceSpec = tuple[str, int]  # (name, weight)
+
+
+def resource_specs(items: Sequence[Mapping[str, Any]] | None) -> list[ResourceSpec]:
+    if not items:
+        return [(CPU, 1), (MEMORY, 1)]
+    return [(str(r["name"]), int(r.get("weight") or 1)) for r in items]
+
+
+def is_extended(name: str) -> bool:
+    return "/" in name and "kubernetes.io/" not in name and not name.startswith("requests.")
+
+
+def _is_scalar(name: str) -> bool:
+    return name not in (CPU, MEMORY, "ephemeral-storage", "pods")
+
+
+def pod_request_for(pod: PodInfo, resource: str, use_requested: bool) -> int:
+    if not use_requested:
+        if resource == CPU:
+            return pod.non_zero_cpu
+        if resource == MEMORY:
+            return pod.non_zero_mem
+    return pod.requests.get(resource, 0)
+
+
+def allocatable_and_requested(
+    node: NodeInfo, resource: str, pod_request: int, use_requested: bool
+) -> tuple[int, int]:
+    if pod_request == 0 and _is_scalar(resource):
+        return 0, 0
+    if not use_requested:
+        if resource == CPU:
+            return node.allocatable.get(CPU, 0), node.non_zero_cpu + pod_request
+        if resource == MEMORY:
+            return node.allocatable.get(MEMORY, 0), node.non_zero_mem + pod_request
+    if _is_scalar(resource) and resource not in node.allocatable:
+        return 0, 0
+    return node.allocatable.get(resource, 0), node.requested.get(resource, 0) + pod_request
+
+
+Scorer = Callable[[list[int], list[int], list[int]], int]
+
+
+def least_allocated(requested: list[int], allocatable: list[int], weights: list[int]) -> int:
+    node_score = weight_sum = 0
+    for req, cap, w in zip(requested, allocatable, weights, strict=True):
+        if cap == 0:
+            continue
+        s = 0 if req > cap else ((cap - req) * MAX_NODE_SCORE) // cap
+        node_score += s * w
+        weight_sum += w
+    return node_score // weight_sum if weight_sum else 0
+
+
+def most_allocated(requested: list[int], allocatable: list[int], weights: list[int]) -> int:
+    node_score = weight_sum = 0
+    for req, cap, w in zip(requested, allocatable, weights, strict=True):
+        if cap == 0:
+            continue
+        r = min(req, cap)
+        node_score += (r * MAX_NODE_SCORE) // cap * w
+        weight_sum += w
+    return node_score // weight_sum if weight_sum else 0
+
+
+def broken_linear(shape: Sequence[tuple[int, int]]) -> Callable[[int], int]:
+    """Upstream ``buildBrokenLinearFunction`` (integer division toward zero)."""
+
+    def fn(p: int) -> int:
+        for i, (util, score) in enumerate(shape):
+            if p <= util:
+                if i == 0:
+                    return shape[0][1]
+                pu, ps = shape[i - 1]
+                return ps + int((score - ps) * (p - pu) / (util - pu))
+        return shape[-1][1]
+
+    return fn
+
+
+def requested_to_capacity_ratio(shape: Sequence[Mapping[str, Any]] | None) -> Scorer:
+    pts = sorted(
+        (int(p.get("utilization") or 0), int(p.get("score") or 0)) for p in shape or []
+    ) or [(0, 10), (100, 0)]
+    scaled = [(u, s * (MAX_NODE_SCORE // MAX_CUSTOM_PRIORITY_SCORE)) for u, s in pts]
+    raw = broken_linear(scaled)
+
+    def resource_score(req: int, cap: int) -> int:
+        if cap == 0 or req > cap:
+            return raw(MAX_UTILIZATION)
+        return raw(req * MAX_UTILIZATION // cap)
+
+    def scorer(requested: list[int], allocatable: list[int], weights: list[int]) -> int:
+        node_score = weight_sum = 0
+        for req, cap, w in zip(requested, allocatable, weights, strict=True):
+            if cap == 0:
+                continue
+            node_score += resource_score(req, cap) * w
+            weight_sum += w
+        return math.floor(node_score / weight_sum + 0.5) if weight_sum else 0
+
+    return scorer
+
+
+def balanced_score(requested: list[int], allocatable: list[int], weights: list[int]) -> int:
+    fractions = []
+    for req, cap in zip(requested, allocatable, strict=True):
+        if cap == 0:
+            continue
+        fractions.append(min(req / cap, 1.0))
+    std = 0.0
+    if len(fractions) == 2:
+        std = abs((fractions[0] - fractions[1]) / 2)
+    elif len(fractions) > 2:
+        mean = sum(fractions) / len(fractions)
+        std = math.sqrt(sum((f - mean) ** 2 for f in fractions) / len(fractions))
+    return int((1 - std) * MAX_NODE_SCORE)
+
+
+def score_node(
+    node: NodeInfo,
+    pod_requests: list[int],
+    resources: list[ResourceSpec],
+    use_requested: bool,
+    scorer: Scorer,
+) -> int:
+    if len(resources) == 2 and resources[0][0] == CPU and resources[1][0] == MEMORY:
+        # fast path for the default cpu+memory resources (the hot path at scale)
+        alloc = node.allocatable
+        cpu_cap = alloc.get(CPU, 0)
+        mem_cap = alloc.get(MEMORY, 0)
+        if use_requested:
+            cpu_req = node.requested.get(CPU, 0) + pod_requests[0]
+            mem_req = node.requested.get(MEMORY, 0) + pod_requests[1]
+        else:
+            cpu_req = node.non_zero_cpu + pod_requests[0]
+            mem_req = node.non_zero_mem + pod_requests[1]
+        if cpu_cap and mem_cap:
+            return scorer(
+                [cpu_req, mem_req], [cpu_cap, mem_cap], [resources[0][1], resources[1][1]]
+            )
+    requested: list[int] = []
+    allocatable: list[int] = []
+    weights: list[int] = []
+    for (name, w), preq in zip(resources, pod_requests, strict=True):
+        cap, req = allocatable_and_requested(node, name, preq, use_requested)
+        if cap == 0:
+            continue
+        requested.append(req)
+        allocatable.append(cap)
+        weights.append(w)
+    return scorer(requested, allocatable, weights)

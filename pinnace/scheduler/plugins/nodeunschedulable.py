@@ -1,0 +1,31 @@
+"""NodeUnschedulable (Filter): cordoned nodes (``spec.unschedulable``) take only
+pods tolerating the ``node.kubernetes.io/unschedulable:NoSchedule`` taint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pinnace.scheduler.framework.interface import CycleState
+from pinnace.scheduler.framework.status import Status
+from pinnace.scheduler.framework.types import NodeInfo, PodInfo
+from pinnace.scheduler.selectors import tolerates
+
+NAME = "NodeUnschedulable"
+ERR_REASON_UNSCHEDULABLE = "node(s) were unschedulable"
+_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+
+
+class NodeUnschedulable:
+    name = NAME
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        if not node.unschedulable:
+            return None
+        if any(tolerates(t, _TAINT) for t in pod.spec.get("tolerations") or []):
+            return None
+        return Status.unresolvable(ERR_REASON_UNSCHEDULABLE)
+
+
+def new(args: Mapping[str, Any], handle: Any) -> NodeUnschedulable:
+    return NodeUnschedulable()

@@ -1,0 +1,373 @@
+"""PodTopologySpread (PreFilter + extensions, Filter, PreScore, Score).
+
+Constraints come from ``spec.topologySpreadConstraints``; a pod without any
+gets the default constraints (``PodTopologySpreadArgs``: ``defaultingType:
+System`` → hostname maxSkew 3 and zone maxSkew 5, both ``ScheduleAnyway``)
+with a selector built from the Services, ReplicationControllers, ReplicaSets
+and StatefulSets that select/own the pod (upstream ``DefaultSelector``); no
+such selector means no default constraints.
+
+Filter (``DoNotSchedule``): for each constraint, ``matching pods in the node's
+domain + (1 if the pod matches itself) - global minimum <= maxSkew``, the
+minimum being 0 while fewer than ``minDomains`` domains exist. Only nodes that
+pass ``nodeAffinityPolicy`` (Honor: the pod's node selector/affinity) and
+``nodeTaintsPolicy`` (Ignore by default) and carry every constraint's key
+count. ``matchLabelKeys`` adds ``key In (pod's value)`` to the selector.
+
+Score (``ScheduleAnyway``): upstream's weighted counts (``log(domains + 2)``
+per constraint), reverse-normalized.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pinnace.scheduler.config import ConfigError
+from pinnace.scheduler.framework.interface import (
+    MAX_NODE_SCORE,
+    CycleState,
+    NodeScore,
+    PreFilterResult,
+)
+from pinnace.scheduler.framework.status import Status
+from pinnace.scheduler.framework.types import NodeInfo, PodInfo
+from pinnace.scheduler.plugins._helpers import RequiredNodeAffinity, tolerates_node_taints
+from pinnace.scheduler.selectors import LabelSelector, Requirement
+
+NAME = "PodTopologySpread"
+ERR_REASON_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
+ERR_REASON_NODE_LABEL = ERR_REASON_CONSTRAINTS + " (missing required label)"
+HOSTNAME = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
+_PF_KEY = "PreFilter" + NAME
+_PS_KEY = "PreScore" + NAME
+
+SYSTEM_DEFAULT_CONSTRAINTS: list[dict[str, Any]] = [
+    {"topologyKey": HOSTNAME, "whenUnsatisfiable": "ScheduleAnyway", "maxSkew": 3},
+    {"topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway", "maxSkew": 5},
+]
+
+
+class Constraint:
+    __slots__ = (
+        "max_skew",
+        "min_domains",
+        "node_affinity_policy",
+        "node_taints_policy",
+        "selector",
+        "topology_key",
+    )
+
+    def __init__(self, c: Mapping[str, Any], selector: LabelSelector, pod: PodInfo) -> None:
+        self.max_skew = int(c.get("maxSkew") or 1)
+        self.topology_key = str(c.get("topologyKey") or "")
+        self.min_domains = int(c.get("minDomains") or 1)
+        self.node_affinity_policy = str(c.get("nodeAffinityPolicy") or "Honor")
+        self.node_taints_policy = str(c.get("nodeTaintsPolicy") or "Ignore")
+        extra = [
+            Requirement(k, "In", [pod.labels[k]])
+            for k in c.get("matchLabelKeys") or []
+            if k in pod.labels
+        ]
+        self.selector = selector.with_requirements(extra)
+
+    def matches_node_inclusion(
+        self, node: NodeInfo, affinity: RequiredNodeAffinity, tolerations: list[Mapping[str, Any]]
+    ) -> bool:
+        if self.node_affinity_policy == "Honor" and not affinity.matches(node):
+            return False
+        return not (
+            self.node_taints_policy == "Honor" and not tolerates_node_taints(node, tolerations)
+        )
+
+
+def _count_matching(node: NodeInfo, selector: LabelSelector, namespace: str) -> int:
+    n = 0
+    for p in node.pods.values():
+        if p.namespace != namespace or p.terminating:
+            continue
+        if selector.matches(p.labels):
+            n += 1
+    return n
+
+
+class _FilterState:
+    __slots__ = ("constraints", "counts", "mins")
+
+    def __init__(self, constraints: list[Constraint]) -> None:
+        self.constraints = constraints
+        self.counts: list[dict[str, int]] = [{} for _ in constraints]
+        self.mins: list[int | None] = [None for _ in constraints]
+
+    @property
+    def domains(self) -> list[int]:
+        return [len(c) for c in self.counts]
+
+    def min_match(self, i: int) -> int:
+        c = self.constraints[i]
+        counts = self.counts[i]
+        if len(counts) < c.min_domains:
+            return 0
+        m = self.mins[i]
+        if m is None:
+            m = self.mins[i] = min(counts.values()) if counts else 0
+        return m
+
+    def update(self, node: NodeInfo, n: int) -> None:
+        for i, c in enumerate(self.constraints):
+            v = node.labels.get(c.topology_key)
+            if v is None:
+                continue
+            self.counts[i][v] = self.counts[i].get(v, 0) + n
+            self.mins[i] = None
+
+    def clone(self) -> _FilterState:
+        s = _FilterState(self.constraints)
+        s.counts = [dict(c) for c in self.counts]
+        s.mins = list(self.mins)
+        return s
+
+
+class PodTopologySpread:
+    name = NAME
+
+    def __init__(self, args: Mapping[str, Any], handle: Any) -> None:
+        self.handle = handle
+        self.defaulting_type = str(args.get("defaultingType") or "System")
+        if self.defaulting_type == "System":
+            if args.get("defaultConstraints"):
+                raise ConfigError(
+                    "PodTopologySpreadArgs: defaultConstraints must be empty with defaultingType System"
+                )
+            self.default_constraints = SYSTEM_DEFAULT_CONSTRAINTS
+        elif self.defaulting_type == "List":
+            self.default_constraints = list(args.get("defaultConstraints") or [])
+        else:
+            raise ConfigError(
+                f"PodTopologySpreadArgs: unknown defaultingType {self.defaulting_type!r}"
+            )
+        self.system_defaulted = self.defaulting_type == "System"
+
+    # --- constraints ---------------------------------------------------------------------
+
+    def _constraints(self, pod: PodInfo, action: str) -> tuple[list[Constraint], bool]:
+        """(constraints with whenUnsatisfiable == action, whether they are the pod's own)."""
+        own = pod.spec.get("topologySpreadConstraints") or []
+        if own:
+            return [
+                Constraint(c, LabelSelector.from_api(c.get("labelSelector")), pod)
+                for c in own
+                if (c.get("whenUnsatisfiable") or "DoNotSchedule") == action
+            ], True
+        defaults = [
+            c
+            for c in self.default_constraints
+            if (c.get("whenUnsatisfiable") or "DoNotSchedule") == action
+        ]
+        if not defaults:
+            return [], False
+        selector = self._default_selector(pod)
+        if selector.empty or selector.nothing:
+            return [], False
+        return [Constraint(c, selector, pod) for c in defaults], False
+
+    def _default_selector(self, pod: PodInfo) -> LabelSelector:
+        labels: dict[str, str] = {}
+        reqs: list[Requirement] = []
+        for svc in self.handle.lister("services"):
+            if (svc.get("metadata") or {}).get("namespace") != pod.namespace:
+                continue
+            sel = (svc.get("spec") or {}).get("selector") or {}
+            if sel and all(pod.labels.get(k) == v for k, v in sel.items()):
+                labels.update(sel)
+        for rc in self.handle.lister("replicationcontrollers"):
+            if (rc.get("metadata") or {}).get("namespace") != pod.namespace:
+                continue
+            sel = (rc.get("spec") or {}).get("selector") or {}
+            if sel and all(pod.labels.get(k) == v for k, v in sel.items()):
+                labels.update(sel)
+        for ref in (pod.pod.get("metadata") or {}).get("ownerReferences") or []:
+            if not ref.get("controller"):
+                continue
+            plural = {"ReplicaSet": "replicasets", "StatefulSet": "statefulsets"}.get(
+                str(ref.get("kind"))
+            )
+            if plural is None:
+                continue
+            owner = self.handle.get_object(plural, pod.namespace, str(ref.get("name")))
+            if owner is None:
+                continue
+            sel = (owner.get("spec") or {}).get("selector") or {}
+            labels.update({str(k): str(v) for k, v in (sel.get("matchLabels") or {}).items()})
+            for e in sel.get("matchExpressions") or []:
+                reqs.append(
+                    Requirement(str(e.get("key")), str(e.get("operator")), e.get("values") or ())
+                )
+        if not labels and not reqs:
+            return LabelSelector(nothing=True)
+        return LabelSelector(labels, reqs)
+
+    # --- filter --------------------------------------------------------------------------
+
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo
+    ) -> tuple[PreFilterResult | None, Status | None]:
+        constraints, _ = self._constraints(pod, "DoNotSchedule")
+        if not constraints:
+            return None, Status.skip()
+        s = _FilterState(constraints)
+        affinity = RequiredNodeAffinity(pod)
+        tolerations = pod.spec.get("tolerations") or []
+        keys = [c.topology_key for c in constraints]
+        for ni in self.handle.snapshot.node_list():
+            labels = ni.labels
+            if not all(k in labels for k in keys):
+                continue
+            for i, c in enumerate(constraints):
+                if not c.matches_node_inclusion(ni, affinity, tolerations):
+                    continue
+                v = labels[c.topology_key]
+                s.counts[i][v] = s.counts[i].get(v, 0) + _count_matching(
+                    ni, c.selector, pod.namespace
+                )
+        state.write(_PF_KEY, s)
+        state.write(_PF_KEY + "/inclusion", (affinity, tolerations))
+        return None, None
+
+    def _update(
+        self, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo, n: int
+    ) -> None:
+        s: _FilterState | None = state.read(_PF_KEY)
+        if s is None or other.namespace != pod.namespace:
+            return
+        affinity, tolerations = state.read(_PF_KEY + "/inclusion")
+        labels = node.labels
+        if not all(c.topology_key in labels for c in s.constraints):
+            return
+        for i, c in enumerate(s.constraints):
+            if not c.matches_node_inclusion(node, affinity, tolerations):
+                continue
+            if not c.selector.matches(other.labels):
+                continue
+            v = labels[c.topology_key]
+            s.counts[i][v] = s.counts[i].get(v, 0) + n
+            s.mins[i] = None
+
+    def add_pod(
+        self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo
+    ) -> Status | None:
+        self._update(state, pod, added, node, 1)
+        return None
+
+    def remove_pod(
+        self, state: CycleState, pod: PodInfo, removed: PodInfo, node: NodeInfo
+    ) -> Status | None:
+        self._update(state, pod, removed, node, -1)
+        return None
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        s: _FilterState | None = state.read(_PF_KEY)
+        if s is None:
+            return None
+        labels = node.labels
+        for i, c in enumerate(s.constraints):
+            v = labels.get(c.topology_key)
+            if v is None:
+                return Status.unresolvable(ERR_REASON_NODE_LABEL)
+            self_match = 1 if c.selector.matches(pod.labels) else 0
+            skew = s.counts[i].get(v, 0) + self_match - s.min_match(i)
+            if skew > c.max_skew:
+                return Status.unschedulable(ERR_REASON_CONSTRAINTS)
+        return None
+
+    # --- score ---------------------------------------------------------------------------
+
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Status | None:
+        constraints, own = self._constraints(pod, "ScheduleAnyway")
+        if not constraints:
+            return Status.skip()
+        require_all = own or not self.system_defaulted
+        keys = [c.topology_key for c in constraints]
+        ignored: set[str] = set()
+        pair_counts: dict[tuple[str, str], int] = {}
+        domains: list[set[str]] = [set() for _ in constraints]
+        for ni in nodes:
+            if require_all and not all(k in ni.labels for k in keys):
+                ignored.add(ni.name)
+                continue
+            for i, c in enumerate(constraints):
+                v = ni.labels.get(c.topology_key)
+                if v is None:
+                    continue
+                domains[i].add(v)
+                if c.topology_key != HOSTNAME:
+                    pair_counts[(c.topology_key, v)] = 0
+        weights = []
+        for i, c in enumerate(constraints):
+            size = len(nodes) - len(ignored) if c.topology_key == HOSTNAME else len(domains[i])
+            weights.append(math.log(size + 2))
+        if any(c.topology_key != HOSTNAME for c in constraints):
+            affinity = RequiredNodeAffinity(pod)
+            tolerations = pod.spec.get("tolerations") or []
+            for ni in self.handle.snapshot.node_list():
+                if require_all and not all(k in ni.labels for k in keys):
+                    continue
+                for c in constraints:
+                    if c.topology_key == HOSTNAME:
+                        continue
+                    if not c.matches_node_inclusion(ni, affinity, tolerations):
+                        continue
+                    v = ni.labels.get(c.topology_key)
+                    if v is None or (c.topology_key, v) not in pair_counts:
+                        continue
+                    pair_counts[(c.topology_key, v)] += _count_matching(
+                        ni, c.selector, pod.namespace
+                    )
+        state.write(_PS_KEY, (constraints, ignored, pair_counts, weights))
+        return None
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+        constraints, ignored, pair_counts, weights = state.read(_PS_KEY)
+        if node.name in ignored:
+            return 0
+        total = 0.0
+        for i, c in enumerate(constraints):
+            v = node.labels.get(c.topology_key)
+            if v is None:
+                continue
+            if c.topology_key == HOSTNAME:
+                cnt = _count_matching(node, c.selector, pod.namespace)
+            else:
+                cnt = pair_counts.get((c.topology_key, v), 0)
+            total += cnt * weights[i] + (c.max_skew - 1)
+        return math.floor(total + 0.5)
+
+    def normalize_score(
+        self, state: CycleState, pod: PodInfo, scores: list[NodeScore]
+    ) -> Status | None:
+        _, ignored, _, _ = state.read(_PS_KEY)
+        lo: int | None = None
+        hi = 0
+        for s in scores:
+            if s.name in ignored:
+                continue
+            lo = s.score if lo is None or s.score < lo else lo
+            hi = max(hi, s.score)
+        for s in scores:
+            if s.name in ignored:
+                s.score = 0
+            elif hi == 0:
+                s.score = MAX_NODE_SCORE
+            else:
+                s.score = MAX_NODE_SCORE * (hi + (lo or 0) - s.score) // hi
+        return None
+
+    allows_negative_scores = False
+
+
+def new(args: Mapping[str, Any], handle: Any) -> PodTopologySpread:
+    return PodTopologySpread(args, handle)
