@@ -39,10 +39,28 @@ class SchedulerComponent:
         await run_scheduler(client_config, config_file=self.config_file)
 
 
+@dataclass
+class SimComponent:
+    """Simulated nodes inside the server (``--sim-nodes N``)."""
+
+    nodes: int
+    name: str = "sim"
+    user: str = "system:node-simulator"
+    groups: tuple[str, ...] = ("system:nodes",)
+
+    async def run(self, client_config: ClientConfig) -> None:
+        from pinnace.sim import run_sim
+
+        await run_sim(client_config, nodes=self.nodes)
+
+
 def server_components(config: ServerConfig) -> list[Component]:
     """What runs inside the server by default (minus ``--disable``)."""
     comps: list[Component] = [
         ControllerManagerComponent(controllers=config.extra.get("controllers", "*")),
         SchedulerComponent(config_file=config.extra.get("scheduler_config") or None),
     ]
+    sim_nodes = int(config.extra.get("sim_nodes") or 0)
+    if sim_nodes > 0:
+        comps.append(SimComponent(nodes=sim_nodes))
     return [c for c in comps if c.name not in config.disable]

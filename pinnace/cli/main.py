@@ -1,4 +1,4 @@
-"""The ``pinnace`` command: ``server``, ``up`` and ``version``.
+"""The ``pinnace`` command: ``server``, ``up``, ``controller-manager`` and ``version``.
 
 ``pinnace server`` runs the control plane in the foreground; ``pinnace up`` is
 the single-node default (today the same control plane; later issues add the
@@ -37,7 +37,8 @@ from pinnace import __version__
 from pinnace.cli.logs import setup_logging
 
 if TYPE_CHECKING:
-    from pinnace.apiserver.config import ServerConfig
+    from pinnace.apiserver.config import Component, ServerConfig
+    from pinnace.client import ClientConfig
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -175,6 +176,62 @@ def _add_server_flags(p: argparse.ArgumentParser, *, data_dir_default: str | Non
         metavar="NAME",
         help="extra DNS name or IP address for the serving certificate; repeatable",
     )
+    g.add_argument(
+        "--controllers",
+        default="*",
+        metavar="LIST",
+        help="controllers to run in the server: '*' for the defaults, 'name' to add, '-name' to drop",
+    )
+    g.add_argument(
+        "--sim-nodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N simulated nodes (kwok-style; they never run containers)",
+    )
+    g.add_argument(
+        "--scheduler-config",
+        default="",
+        metavar="FILE",
+        help="a KubeSchedulerConfiguration file for the in-process scheduler",
+    )
+
+
+def _add_sim_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulated nodes")
+    g.add_argument("--kubeconfig", metavar="FILE", help="default $KUBECONFIG or ~/.kube/config")
+    g.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    g.add_argument(
+        "--nodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="how many nodes (required unless every profile group has a count)",
+    )
+    g.add_argument("--profile", metavar="FILE", help="YAML list of node groups (docs/sim.md)")
+    g.add_argument(
+        "--name-prefix", default="sim-", metavar="P", help="node names are P0, P1... (default sim-)"
+    )
+    g.add_argument(
+        "--lease-renew-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how often each node renews its Lease (default 10, as the kubelet)",
+    )
+    g.add_argument(
+        "--node-status-report-interval",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how often unchanged node status is re-posted (default 300, as the kubelet)",
+    )
+    g.add_argument(
+        "--cluster-cidr",
+        default=None,
+        metavar="CIDR",
+        help="where the nodes' /24 pod CIDRs come from (default 10.128.0.0/9)",
+    )
 
 
 def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentParser:
@@ -208,6 +265,75 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     _add_common_flags(up)
     up.set_defaults(func=_cmd_up)
 
+    cm = sub.add_parser(
+        "controller-manager",
+        help="run the controllers against an API server, in the foreground",
+        description="Run the controllers (namespace lifecycle, garbage collector, ...) "
+        "against the API server a kubeconfig names, until SIGTERM or SIGINT.",
+    )
+    g = cm.add_argument_group("controller manager")
+    g.add_argument(
+        "--kubeconfig", required=True, metavar="FILE", help="kubeconfig of the API server to use"
+    )
+    g.add_argument(
+        "--controllers",
+        default="*",
+        metavar="LIST",
+        help="controllers to run: '*' for every default-on one, 'name' to enable, "
+        "'-name' to disable, comma-separated (default '*')",
+    )
+    g.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run only while holding the Lease kube-system/kube-controller-manager",
+    )
+    g.add_argument(
+        "--kube-api-qps",
+        type=float,
+        default=20.0,
+        metavar="QPS",
+        help="requests per second to the API server (default 20)",
+    )
+    g.add_argument(
+        "--kube-api-burst",
+        type=int,
+        default=30,
+        metavar="N",
+        help="burst of requests to the API server (default 30)",
+    )
+    _add_common_flags(cm)
+    cm.set_defaults(func=_cmd_controller_manager)
+
+    sim = sub.add_parser(
+        "sim",
+        help="run simulated nodes (kwok-style) against a cluster",
+        description="Register simulated nodes, keep their Leases and Ready condition fresh and "
+        "move the pods bound to them through their lifecycle, until SIGTERM or SIGINT. "
+        "Nothing runs on them. See docs/sim.md.",
+    )
+    _add_sim_flags(sim)
+    _add_common_flags(sim)
+    sim.set_defaults(func=_cmd_sim)
+
+    sched = sub.add_parser(
+        "scheduler",
+        help="run the scheduler against an API server",
+        description="Run kube-scheduler (pinnace's) in the foreground until SIGTERM or SIGINT.",
+    )
+    sched.add_argument("--kubeconfig", required=True, metavar="FILE", help="kubeconfig to use")
+    sched.add_argument(
+        "--config",
+        metavar="FILE",
+        help="KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1)",
+    )
+    sched.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="schedule only while holding kube-system/kube-scheduler",
+    )
+    _add_common_flags(sched)
+    sched.set_defaults(func=_cmd_scheduler)
+
     version = sub.add_parser("version", help="print the pinnace version")
     version.set_defaults(func=_cmd_version)
     return parser
@@ -235,12 +361,161 @@ def _cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sim(args: argparse.Namespace) -> int:
+    setup_logging(verbosity=args.v, log_format=args.log_format)
+    from pinnace.client import ClientConfig, ConfigError
+    from pinnace.sim import ProfileError, SimOptions, run_sim
+
+    try:
+        config = ClientConfig.from_kubeconfig(args.kubeconfig, context=args.context)
+        extra = {"cluster_cidr": args.cluster_cidr} if args.cluster_cidr else {}
+        options = SimOptions(
+            lease_renew_interval=args.lease_renew_interval,
+            status_report_interval=args.node_status_report_interval,
+            **extra,
+        )
+        if args.profile is None and args.nodes is None:
+            raise CliError("say how many nodes with --nodes N (or give a --profile)")
+    except (ConfigError, CliError, ValueError) as e:
+        log.error("pinnace sim: %s", e)
+        return 1
+
+    async def run() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(
+            run_sim(
+                config,
+                nodes=args.nodes,
+                profile=args.profile,
+                name_prefix=args.name_prefix,
+                options=options,
+            )
+        )
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.info("pinnace sim stopped")
+            return 0
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except (ProfileError, ValueError) as e:
+        log.error("pinnace sim: %s", e)
+        return 1
+    except Exception as e:
+        log.critical("pinnace sim crashed: %s", e, exc_info=True)
+        return 1
+
+
+def _cmd_scheduler(args: argparse.Namespace) -> int:
+    setup_logging(verbosity=args.v, log_format=args.log_format)
+    from pinnace.client import ClientConfig, ConfigError
+    from pinnace.scheduler import run_scheduler
+    from pinnace.scheduler.config import ConfigError as SchedulerConfigError
+
+    try:
+        client_config = ClientConfig.from_kubeconfig(args.kubeconfig)
+        coro = run_scheduler(client_config, config_file=args.config, leader_elect=args.leader_elect)
+        return asyncio.run(_run_until_signal(coro, "pinnace scheduler"))
+    except (ConfigError, SchedulerConfigError) as e:
+        log.error("pinnace scheduler: %s", e)
+        return 1
+
+
+async def _run_until_signal(coro: Coroutine[Any, Any, None], what: str) -> int:
+    """Run ``coro`` until it ends or SIGTERM/SIGINT arrives; 0 on a clean stop."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        log.info("%s stopped", what)
+        return 0
+    return 0
+
+
 def _cmd_server(args: argparse.Namespace) -> int:
     return _run_control_plane(args, what="pinnace server")
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
     return _run_control_plane(args, what="pinnace up")
+
+
+def _cmd_controller_manager(args: argparse.Namespace) -> int:
+    setup_logging(verbosity=args.v, log_format=args.log_format)
+    what = "pinnace controller-manager"
+    from pinnace.client import ClientConfig, ConfigError
+    from pinnace.controllers import ControllerManagerError, select_controllers
+
+    try:
+        select_controllers(args.controllers)
+        config = ClientConfig.from_kubeconfig(args.kubeconfig).with_rate_limits(
+            args.kube_api_qps, args.kube_api_burst
+        )
+    except (ValueError, ConfigError, OSError) as e:
+        log.error("%s: %s", what, e)
+        return 1
+    try:
+        return asyncio.run(_run_controller_manager(args, config, what=what))
+    except ControllerManagerError as e:
+        log.error("%s: %s", what, e)
+        return 1
+    except Exception as e:
+        log.critical("%s crashed: %s", what, e, exc_info=True)
+        return 1
+
+
+async def _run_controller_manager(
+    args: argparse.Namespace, config: ClientConfig, *, what: str
+) -> int:
+    """Run the controller manager until it fails or SIGTERM/SIGINT arrives."""
+    from pinnace.client import Client
+    from pinnace.controllers import run_controller_manager
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting without waiting for a clean shutdown", sig.name)
+            os._exit(1)
+        log.info("%s received, shutting down (send it again to exit at once)", sig.name)
+        stop.set()
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    for sig in handled:
+        loop.add_signal_handler(sig, on_signal, sig)
+    client = Client.from_config(config)
+    manager = asyncio.create_task(
+        run_controller_manager(client, args.controllers, leader_elect=args.leader_elect),
+        name="controller-manager",
+    )
+    stop_wait = asyncio.create_task(stop.wait(), name="controller-manager-stop")
+    try:
+        log.info("%s %s starting against %s", what, __version__, config.server)
+        await asyncio.wait({manager, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if manager.done():
+            manager.result()  # raises what the manager raised
+            log.error("%s: stopped on its own", what)
+            return 1
+        manager.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await manager
+        log.info("%s stopped", what)
+        return 0
+    finally:
+        for task in (stop_wait, manager):
+            task.cancel()
+        await client.close()
+        for sig in handled:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
 
 
 def _run_control_plane(args: argparse.Namespace, *, what: str) -> int:
@@ -289,7 +564,19 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         storage=args.storage or "",
         disable=frozenset(disable),
         tls_sans=sans,
+        components=_server_components,
+        extra={
+            "controllers": getattr(args, "controllers", "*"),
+            "sim_nodes": str(getattr(args, "sim_nodes", 0) or 0),
+            "scheduler_config": getattr(args, "scheduler_config", "") or "",
+        },
     )
+
+
+def _server_components(config: ServerConfig) -> list[Component]:
+    from pinnace.cli.components import server_components
+
+    return server_components(config)
 
 
 # --------------------------------------------------------------------------

@@ -553,6 +553,13 @@ def validate_service_spec(spec: Obj) -> list[FieldError]:
 
 @register("", "Node")
 class NodeStrategy(Strategy):
+    def prepare_for_create(self, obj: Obj) -> None:
+        # a kubelet registers its node with its status: keep it, as upstream does
+        status = obj.get("status")
+        super().prepare_for_create(obj)
+        if status is not None:
+            obj["status"] = status
+
     def validate(self, obj: Obj) -> list[FieldError]:
         spec = as_dict(obj.get("spec"))
         return validate_taints(as_list(spec.get("taints")), "spec.taints")
