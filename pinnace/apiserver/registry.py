@@ -473,6 +473,7 @@ class ResourceStore:
                 errs = required + self._validate_meta(new, creating=False)
                 errs += self.strategy.validate_update(new, current)
             self._raise_invalid(name, errs)
+            new_meta = new["metadata"]  # prepare steps may replace the metadata dict
             if old_meta.get("deletionTimestamp"):
                 added = set(new_meta.get("finalizers") or []) - set(
                     old_meta.get("finalizers") or []

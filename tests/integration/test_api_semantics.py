@@ -46,7 +46,7 @@ def test_pagination(raw: RawClient) -> None:
     cont = ""
     pages = 0
     while True:
-        q = f"?labelSelector=page%3Dy&limit=3" + (f"&continue={cont}" if cont else "")
+        q = "?labelSelector=page%3Dy&limit=3" + (f"&continue={cont}" if cont else "")
         status, body = raw.json("GET", f"/api/v1/namespaces/{NS}/configmaps{q}")
         assert status == 200
         names += [i["metadata"]["name"] for i in body["items"]]
@@ -110,7 +110,11 @@ def test_pod_graceful_deletion_and_binding(raw: RawClient) -> None:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "gp"},
-        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        # a scheduler nobody runs: the test binds the pod itself
+        "spec": {
+            "schedulerName": "test-binds-itself",
+            "containers": [{"name": "c", "image": "busybox"}],
+        },
     }
     status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/pods", pod)
     assert status == 201
@@ -140,10 +144,37 @@ def test_pod_graceful_deletion_and_binding(raw: RawClient) -> None:
 
 
 def test_status_subresource_and_generation(raw: RawClient) -> None:
+    # an Ingress: status subresource, tracks generation, and no controller touches it yet
+    ing = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "st"},
+        "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
+        "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}},
+    }
+    base = f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses"
+    status, body = raw.json("POST", base, ing)
+    assert status == 201, body
+    assert body["metadata"]["generation"] == 1
+    assert not body.get("status", {}).get("loadBalancer", {}).get("ingress")  # not writable here
+    body["status"] = {"loadBalancer": {"ingress": [{"ip": "192.0.2.7"}]}}
+    body["spec"]["defaultBackend"]["service"]["name"] = "ignored"
+    status, upd = raw.json("PUT", f"{base}/st/status", body)
+    assert status == 200, upd
+    assert upd["status"]["loadBalancer"]["ingress"] == [{"ip": "192.0.2.7"}]
+    assert upd["spec"]["defaultBackend"]["service"]["name"] == "web"  # spec ignored on /status
+    assert upd["metadata"]["generation"] == 1
+    upd["spec"]["defaultBackend"]["service"]["name"] = "web2"
+    status, upd2 = raw.json("PUT", f"{base}/st", upd)
+    assert status == 200 and upd2["metadata"]["generation"] == 2
+    assert upd2["status"]["loadBalancer"]["ingress"] == [{"ip": "192.0.2.7"}]  # status kept
+
+
+def test_scale_subresource(raw: RawClient) -> None:
     dep = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "st"},
+        "metadata": {"name": "sc"},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"a": "b"}},
@@ -152,26 +183,27 @@ def test_status_subresource_and_generation(raw: RawClient) -> None:
                 "spec": {"containers": [{"name": "c", "image": "x"}]},
             },
         },
-        "status": {"replicas": 99},
     }
-    status, body = raw.json("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", dep)
-    assert status == 201
-    assert body["metadata"]["generation"] == 1
-    assert "replicas" not in body.get(
-        "status", {}
-    )  # status is not writable through the main resource
-    body["status"] = {"replicas": 3, "observedGeneration": 1}
-    status, upd = raw.json("PUT", f"/apis/apps/v1/namespaces/{NS}/deployments/st/status", body)
-    assert status == 200 and upd["status"]["replicas"] == 3 and upd["metadata"]["generation"] == 1
-    # scale subresource
-    status, scale = raw.json("GET", f"/apis/apps/v1/namespaces/{NS}/deployments/st/scale")
+    assert raw.json("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", dep)[0] == 201
+    status, scale = raw.json("GET", f"/apis/apps/v1/namespaces/{NS}/deployments/sc/scale")
     assert status == 200 and scale["kind"] == "Scale" and scale["status"]["selector"] == "a=b"
     scale["spec"]["replicas"] = 4
-    status, scale = raw.json("PUT", f"/apis/apps/v1/namespaces/{NS}/deployments/st/scale", scale)
+    del scale["metadata"]["resourceVersion"]
+    status, scale = raw.json("PUT", f"/apis/apps/v1/namespaces/{NS}/deployments/sc/scale", scale)
     assert status == 200 and scale["spec"]["replicas"] == 4
-    status, body = raw.json("GET", f"/apis/apps/v1/namespaces/{NS}/deployments/st")
-    assert body["spec"]["replicas"] == 4 and body["metadata"]["generation"] == 2
-    assert body["status"]["replicas"] == 3
+    status, body = raw.json("GET", f"/apis/apps/v1/namespaces/{NS}/deployments/sc")
+    assert body["spec"]["replicas"] == 4 and body["metadata"]["generation"] >= 2
+    status, _ = raw.json(
+        "PUT",
+        f"/apis/apps/v1/namespaces/{NS}/deployments/sc/scale",
+        {
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {"name": "sc"},
+            "spec": {"replicas": -1},
+        },
+    )
+    assert status == 422
 
 
 def test_field_selectors_and_deletecollection(raw: RawClient) -> None:
@@ -188,7 +220,7 @@ def test_field_selectors_and_deletecollection(raw: RawClient) -> None:
         "GET", f"/api/v1/namespaces/{NS}/configmaps?fieldSelector=spec.bogus%3Dx"
     )
     assert status == 400 and "field label not supported" in body["message"]
-    status, body = raw.json("GET", f"/api/v1/pods?fieldSelector=status.phase%21%3DRunning")
+    status, body = raw.json("GET", "/api/v1/pods?fieldSelector=status.phase%21%3DRunning")
     assert status == 200
     status, _ = raw.json("DELETE", f"/api/v1/namespaces/{NS}/configmaps?labelSelector=dc%3D1")
     assert status == 200
@@ -203,6 +235,7 @@ def test_table_output(raw: RawClient) -> None:
         f"/api/v1/namespaces/{NS}/configmaps/tbl",
         headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"},
     )
+    assert status == 200
     t = json.loads(data)
     assert t["kind"] == "Table"
     assert [c["name"] for c in t["columnDefinitions"]] == ["Name", "Data", "Age"]
