@@ -26,7 +26,9 @@ def server(
         cluster = EtcdCluster(d / "etcd", size=3)
         cluster.start()
         storage = "etcd://" + ",".join(cluster.endpoints)
-    s = Server(d / "data", storage=storage).start()
+    # a test module may narrow what runs in the server: SERVER_ARGS = [...]
+    extra = list(getattr(request.module, "SERVER_ARGS", []))
+    s = Server(d / "data", storage=storage, extra_args=extra).start()
     try:
         yield s
     finally:

@@ -24,6 +24,9 @@ from tests.cluster import PINNACE, ROOT, Server
 pytestmark = pytest.mark.kubectl
 
 EXTERNAL_CONTROLLER_MANAGER = False
+# garbage collection and namespace semantics, without workload controllers
+# acting on the hand-made ReplicaSets these tests own
+SERVER_ARGS = ["--controllers", "namespace,garbagecollector", "--disable", "scheduler"]
 
 T = TypeVar("T")
 
