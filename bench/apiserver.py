@@ -67,6 +67,9 @@ SENT_AT = "bench.pinnace.io/sent-at"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 REQUEST_TIMEOUT = 30.0  # seconds, any single request
 PHASE_SLACK = 60.0  # seconds a phase may overrun its nominal length
+# what `pinnace server` runs besides the API server; the bench measures the API
+# server alone unless --with-components (the scheduler would act on every pod)
+IN_SERVER_COMPONENTS = "controller-manager,scheduler"
 MAX_PER_PHASE = 100_000  # requests per closed-loop phase, whatever the duration
 
 
@@ -160,6 +163,15 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
     # after the ")" field 3 is state, so utime/stime (14/15 overall) are 11/12
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs spent busy since boot (user..steal in /proc/stat)."""
+    with open("/proc/stat") as f:
+        parts = f.readline().split()
+    # cpu user nice system idle iowait irq softirq steal ...
+    vals = [int(x) for x in parts[1:9]]
+    return (sum(vals) - vals[3] - vals[4]) / CLK_TCK
 
 
 def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
@@ -586,14 +598,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_process(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_process(
+    args: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as logf:
         return subprocess.Popen(
-            args, stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=_pdeathsig
+            args,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            preexec_fn=_pdeathsig,
+            env={**os.environ, **(env or {})},
         )
 
 
-def wait_for_file(
+async def wait_for_file(
     path: Path, proc: subprocess.Popen[bytes], log_path: Path, timeout: float
 ) -> None:
     deadline = time.monotonic() + timeout
@@ -602,7 +621,7 @@ def wait_for_file(
             raise RuntimeError(f"{proc.args} exited early:\n{log_path.read_text()[-3000:]}")
         if path.exists():
             return
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     raise RuntimeError(f"{proc.args} not ready after {timeout}s:\n{log_path.read_text()[-3000:]}")
 
 
@@ -632,6 +651,9 @@ class Settings:
     watch_rate: float
     watch_seconds: float
     profile_dir: Path | None = None
+    only: str | None = None
+    server_env: dict[str, str] = field(default_factory=dict)
+    with_components: bool = False
 
     @classmethod
     def make(cls, quick: bool, loadgen_procs: int, profile_dir: Path | None) -> Settings:
@@ -714,9 +736,10 @@ class Target:
         self.workers.clear()
 
     def cpu(self) -> CpuSample:
-        secs = {"server": cpu_seconds(self.pid)}
+        secs = {"server": cpu_seconds(self.pid), "bench": cpu_seconds(os.getpid())}
         for i, (p, _) in enumerate(self.workers):
             secs[f"loadgen{i}"] = cpu_seconds(p.pid or 0)
+        secs["machine"] = machine_busy_seconds()
         return CpuSample(time.monotonic(), secs)
 
     async def run(
@@ -736,9 +759,17 @@ class Target:
         results: list[Json] = []
 
         async def recv(c: multiprocessing.connection.Connection) -> Json:
-            ok = await asyncio.to_thread(c.poll, timeout)
-            if not ok:
-                raise TimeoutError(f"phase {spec['op']} did not finish in {timeout:.0f}s")
+            # wait on the pipe's fd in the loop (no thread that could outlive Ctrl-C)
+            loop = asyncio.get_running_loop()
+            readable: asyncio.Future[None] = loop.create_future()
+            fd = c.fileno()
+            loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+            try:
+                await asyncio.wait_for(readable, timeout)
+            except TimeoutError:
+                raise TimeoutError(f"phase {spec['op']} did not finish in {timeout:.0f}s") from None
+            finally:
+                loop.remove_reader(fd)
             msg: Json = c.recv()
             return msg
 
@@ -757,6 +788,10 @@ class Target:
         wall = after.at - before.at
         cores = {k: round((after.seconds[k] - v) / wall, 2) for k, v in before.seconds.items()}
         cores["loadgen"] = round(sum(v for k, v in cores.items() if k.startswith("loadgen")), 2)
+        # whatever else ran on the machine meanwhile (other sessions, py-spy)
+        cores["other"] = round(
+            max(0.0, cores.pop("machine") - cores["server"] - cores["loadgen"] - cores["bench"]), 2
+        )
         return results, cores
 
 
@@ -1150,14 +1185,24 @@ def build_report(pin: Json, base: Json, s: Settings) -> tuple[str, list[Json]]:
     lines.append(
         "ratio = pinnace / baseline (for rates < 1 means slower; for latency/RSS > 1 means worse)"
     )
-    lines.append("CPU (cores used, of 2) during phases — server / load generator:")
-    for name, res in (("pinnace", pin), ("baseline", base)):
-        parts = []
-        for k, v in res.items():
-            if isinstance(v, dict) and "cores" in v:
-                c = v["cores"]
-                parts.append(f"{k} {c['server']:.2f}/{c['loadgen']:.2f}")
-        lines.append(f"  {name}: " + ", ".join(parts))
+    lines.append("")
+    lines.append(
+        f"CPU used during each phase, in cores (machine has {os.cpu_count()}): "
+        "server / load generator / other processes"
+    )
+    lines.append(f"  {'phase':<24} {'pinnace':>18} {'baseline':>18}")
+    phases = [k for k, v in {**base, **pin}.items() if isinstance(v, dict) and "cores" in v]
+    for k in phases:
+        cells = []
+        for res in (pin, base):
+            c = res.get(k, {}).get("cores")
+            if c is None:
+                cells.append("-")
+                continue
+            flag = "!" if c["other"] > 0.2 else " "
+            cells.append(f"{c['server']:.2f}/{c['loadgen']:.2f}/{c['other']:.2f}{flag}")
+        lines.append(f"  {k:<24} {cells[0]:>18} {cells[1]:>18}")
+    lines.append("  (! = other processes used > 0.2 cores: figure disturbed, rerun)")
     for name, res in (("pinnace", pin), ("baseline", base)):
         errs = {k: v["errors"] for k, v in res.items() if isinstance(v, dict) and v.get("errors")}
         if errs:
@@ -1207,11 +1252,13 @@ async def bench(
             str(data_dir),
             "--port",
             str(port),
+            *([] if s.with_components else ["--disable", IN_SERVER_COMPONENTS]),
         ],
         pin_log,
+        s.server_env,
     )
     procs.append(pin)
-    await asyncio.to_thread(wait_for_file, data_dir / "admin.kubeconfig", pin, pin_log, 120)
+    await wait_for_file(data_dir / "admin.kubeconfig", pin, pin_log, 120)
     await asyncio.sleep(1.0)  # settle before sampling the idle RSS
     certs = extract_client_certs(data_dir / "admin.kubeconfig", tmp / "client")
 
@@ -1234,18 +1281,22 @@ async def bench(
         base_log,
     )
     procs.append(base)
-    await asyncio.to_thread(wait_for_file, base_ready, base, base_log, 60)
+    await wait_for_file(base_ready, base, base_log, 60)
     await asyncio.sleep(0.5)
 
     t_base = Target("baseline", base, f"https://127.0.0.1:{bport}", certs, s)
     t_pin = Target("pinnace", pin, f"https://127.0.0.1:{port}", certs, s)
     pin_idle = round(rss_mb(pin.pid), 1)
     started = time.monotonic()
+    base_res: Json = {}
+    pin_res: Json = {}
     try:
-        base_res = await run_suite(t_base, log)
+        if s.only != "pinnace":
+            base_res = await run_suite(t_base, log)
     finally:
         stop_process(base)
-    pin_res = await run_suite(t_pin, log)
+    if s.only != "baseline":
+        pin_res = await run_suite(t_pin, log)
     pin_res["rss_idle_mb"] = pin_idle
     report, table = build_report(pin_res, base_res, s)
     return {
@@ -1256,6 +1307,7 @@ async def bench(
             "aiohttp": aiohttp.__version__,
             "quick": s.quick,
             "loadgen_procs": s.loadgen_procs,
+            "in_server_components": s.with_components,
             "seconds": round(time.monotonic() - started, 1),
         },
         "pinnace": pin_res,
@@ -1270,7 +1322,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a ~1 minute sanity run (2,000 pods)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     ap.add_argument(
-        "--loadgen-procs", type=int, default=2, help="load generator processes (default 2)"
+        "--loadgen-procs", type=int, default=1, help="load generator processes (default 1)"
     )
     ap.add_argument(
         "--profile",
@@ -1278,6 +1330,23 @@ def main(argv: list[str] | None = None) -> int:
         help="record py-spy profiles (raw, collapsed stacks) of the pinnace server per phase",
     )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
+    ap.add_argument(
+        "--only",
+        choices=("pinnace", "baseline"),
+        help="run one server's suite only (no ratios; for profiling and quick checks)",
+    )
+    ap.add_argument(
+        "--server-env",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="extra environment for the pinnace server (experiments); repeatable",
+    )
+    ap.add_argument(
+        "--with-components",
+        action="store_true",
+        help=f"keep the in-server components ({IN_SERVER_COMPONENTS}) running",
+    )
     ap.add_argument("--baseline-server", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--pki", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -1291,6 +1360,9 @@ def main(argv: list[str] | None = None) -> int:
     if profile_dir:
         profile_dir.mkdir(parents=True, exist_ok=True)
     s = Settings.make(a.quick, max(1, a.loadgen_procs), profile_dir)
+    s.only = a.only
+    s.with_components = a.with_components
+    s.server_env = dict(kv.split("=", 1) for kv in a.server_env)
     tmp = Path(tempfile.mkdtemp(prefix="pinnace-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
     t0 = time.monotonic()
@@ -1320,7 +1392,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\npinnace API server benchmark — {m['date']} — {m['machine']}\n"
         f"python {m['python']}, aiohttp {m['aiohttp']}, {m['loadgen_procs']} load-generator "
-        f"process(es){', QUICK' if m['quick'] else ''}, {m['seconds']}s\n"
+        f"process(es){', QUICK' if m['quick'] else ''}, {m['seconds']}s, in-server "
+        f"components {'on' if m['in_server_components'] else 'off (API server alone)'}\n"
     )
     print(out["report"])
     if a.json:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
+from sortedcontainers import SortedList
 
 from pinnace.storage import Backend, CompactedError, Event
 
@@ -139,6 +140,8 @@ class WatchCache:
         self.backend = backend
         self.prefix = prefix
         self.objects: dict[str, dict[str, Any]] = {}
+        # the same keys, sorted, so namespace lists and pages cost O(log n + k)
+        self._keys: SortedList = SortedList()
         self.revision = 0  # newest revision applied
         self.history: deque[CacheEvent] = deque(maxlen=window)
         self.start_revision = 0  # revision the initial list was read at
@@ -153,6 +156,7 @@ class WatchCache:
         res = await self.backend.range(self.prefix)
         for kv in res.kvs:
             self.objects[kv.key] = self._decode(kv.value, kv.mod_revision)
+        self._keys = SortedList(self.objects)
         self.revision = res.revision
         self.start_revision = res.revision
         self._task = asyncio.create_task(self._run(res.revision + 1), name=f"cache {self.prefix}")
@@ -189,6 +193,7 @@ class WatchCache:
         res = await self.backend.range(self.prefix)
         fresh = {kv.key: self._decode(kv.value, kv.mod_revision) for kv in res.kvs}
         self.objects = fresh
+        self._keys = SortedList(fresh)
         self.history.clear()
         self.start_revision = res.revision
         self.revision = res.revision
@@ -205,11 +210,14 @@ class WatchCache:
                 obj = self._decode(ev.kv.value, ev.kv.mod_revision) if ev.kv.value else prev
                 if obj is None:
                     continue
-                self.objects.pop(key, None)
+                if self.objects.pop(key, None) is not None:
+                    self._keys.discard(key)
                 cev = CacheEvent("DELETED", key, obj, prev, ev.kv.mod_revision)
             else:
                 obj = self._decode(ev.kv.value, ev.kv.mod_revision)
                 self.objects[key] = obj
+                if prev is None:
+                    self._keys.add(key)
                 cev = CacheEvent(
                     "ADDED" if prev is None else "MODIFIED", key, obj, prev, ev.kv.mod_revision
                 )
@@ -245,17 +253,17 @@ class WatchCache:
 
     def list_objects(self, prefix: str = "") -> list[dict[str, Any]]:
         """Objects under ``prefix`` (full key prefix), sorted by key."""
-        if not prefix or prefix == self.prefix:
-            keys = sorted(self.objects)
-        else:
-            keys = sorted(k for k in self.objects if k.startswith(prefix))
         objs = self.objects
-        return [objs[k] for k in keys]
+        return [objs[k] for k in self.list_keys(prefix)]
 
-    def list_keys(self, prefix: str = "") -> list[str]:
+    def list_keys(self, prefix: str = "", start: str = "") -> list[str]:
+        """Keys under ``prefix``, sorted, from ``start`` (inclusive) on."""
         if not prefix or prefix == self.prefix:
-            return sorted(self.objects)
-        return sorted(k for k in self.objects if k.startswith(prefix))
+            if not start:
+                return list(self._keys)
+            return list(self._keys.irange(minimum=start))
+        lo = max(prefix, start) if start else prefix
+        return list(self._keys.irange(minimum=lo, maximum=prefix + "\U0010ffff"))
 
     # -- watches ------------------------------------------------------------
 

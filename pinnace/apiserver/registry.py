@@ -163,11 +163,7 @@ class ResourceStore:
                 raise errors.bad_request(
                     "continue key is not valid: the continue token is not valid"
                 ) from None
-        keys = self.cache.list_keys(prefix)
-        if start_key:
-            import bisect
-
-            keys = keys[bisect.bisect_left(keys, start_key) :]
+        keys = self.cache.list_keys(prefix, start_key)
         objs = self.cache.objects
         items: list[Obj] = []
         next_key = ""

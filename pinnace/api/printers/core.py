@@ -44,8 +44,22 @@ def _later(a: datetime | None, b: Any) -> datetime | None:
     return t if a is None or t > a else a
 
 
+# the three pod columns share one summary: remember the last pod's (a Table row
+# asks for it three times in a row for the same object)
+_last_summary: tuple[Obj | None, dict[str, Any]] = (None, {})
+
+
 def pod_summary(pod: Obj) -> dict[str, Any]:
     """READY, STATUS and RESTARTS of a pod, computed like upstream's printPod."""
+    global _last_summary
+    if _last_summary[0] is pod:
+        return _last_summary[1]
+    summary = _pod_summary(pod)
+    _last_summary = (pod, summary)
+    return summary
+
+
+def _pod_summary(pod: Obj) -> dict[str, Any]:
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
     containers = spec.get("containers") or []
