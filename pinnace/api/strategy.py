@@ -90,6 +90,8 @@ class Strategy:
     # spec change): upstream's strategies do it only for some kinds
     # (workloads, Ingress, NetworkPolicy, PDB, PodTemplate, EndpointSlice...)
     tracks_generation: ClassVar[bool] = False
+    # status writes may not change metadata.labels (upstream: apps workloads)
+    status_resets_labels: ClassVar[bool] = False
 
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
@@ -150,10 +152,17 @@ class Strategy:
         for k, v in old.items():
             if k not in ("status", "metadata"):
                 new[k] = v
-        # upstream status strategies drop metadata changes except managedFields
+        # upstream status strategies reset spec (and a few metadata fields per
+        # kind, ``status_resets_labels``) but keep label/annotation changes
         meta = dict(old.get("metadata", {}))
-        if "managedFields" in new["metadata"]:
-            meta["managedFields"] = new["metadata"]["managedFields"]
+        new_meta = new["metadata"]
+        for f in ("managedFields", "annotations") + (
+            () if self.status_resets_labels else ("labels",)
+        ):
+            if f in new_meta:
+                meta[f] = new_meta[f]
+            else:
+                meta.pop(f, None)
         meta["resourceVersion"] = new["metadata"].get(
             "resourceVersion", meta.get("resourceVersion")
         )

@@ -350,6 +350,9 @@ async def _run_component(comp: Any, client_config: Any) -> None:
     except Exception as e:
         log.critical("component %s crashed: %s", comp.name, e, exc_info=True)
         raise
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        return  # shutting down: the component wound up on its own
     raise RuntimeError(f"component {comp.name} stopped unexpectedly")
 
 

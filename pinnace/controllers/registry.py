@@ -40,6 +40,45 @@ def _garbagecollector(ctx: ControllerContext) -> Controller:
     return GarbageCollector(ctx)
 
 
+# --- batch: Job, CronJob, TTL after finished ---
+
+
+def _job(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.job import JobController
+
+    return JobController(ctx)
+
+
+def _cronjob(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.cronjob import CronJobController
+
+    return CronJobController(ctx)
+
+
+def _ttl_after_finished(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.ttlafterfinished import TTLAfterFinishedController
+
+    return TTLAfterFinishedController(ctx)
+
+
+def _replicaset(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.replicaset import ReplicaSetController
+
+    return ReplicaSetController(ctx)
+
+
+def _replicationcontroller(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.replicaset import ReplicationControllerController
+
+    return ReplicationControllerController(ctx)
+
+
+def _deployment(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.deployment import DeploymentController
+
+    return DeploymentController(ctx)
+
+
 #: every controller pinnace has, in start order
 CONTROLLERS: Mapping[str, ControllerSpec] = {
     spec.name: spec
@@ -47,6 +86,19 @@ CONTROLLERS: Mapping[str, ControllerSpec] = {
         ControllerSpec("namespace", _namespace, aliases=("namespace-controller",)),
         ControllerSpec(
             "garbagecollector", _garbagecollector, aliases=("garbage-collector-controller",)
+        ),
+        ControllerSpec("replicaset", _replicaset, aliases=("replicaset-controller",)),
+        ControllerSpec(
+            "replicationcontroller",
+            _replicationcontroller,
+            aliases=("replicationcontroller-controller",),
+        ),
+        ControllerSpec("deployment", _deployment, aliases=("deployment-controller",)),
+        # batch
+        ControllerSpec("job", _job, aliases=("job-controller",)),
+        ControllerSpec("cronjob", _cronjob, aliases=("cronjob-controller",)),
+        ControllerSpec(
+            "ttl-after-finished", _ttl_after_finished, aliases=("ttl-after-finished-controller",)
         ),
     )
 }

@@ -70,6 +70,7 @@ def _collision_decremented(new: Obj, old: Obj) -> list[FieldError]:
 
 class _Workload(Strategy):
     tracks_generation: ClassVar[bool] = True
+    status_resets_labels: ClassVar[bool] = True
     status_fields: ClassVar[tuple[str, ...]] = ()
 
     def default(self, obj: Obj) -> None:
