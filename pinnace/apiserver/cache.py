@@ -1,17 +1,21 @@
-"""The watch cache: one in-memory mirror per resource type, fed by a single
+"""The watch cache: one in-memory mirror per storage prefix, fed by a single
 storage watch, that serves gets, lists and watches without touching the
 database.
 
+What it keeps per object is an ``Entry``: the object's JSON bytes (with
+``metadata.resourceVersion`` set) plus the few values selectors need (labels
+and field-selector fields). Objects are decoded to dicts only when a request
+needs one (a Table row, an update, a conversion). Keeping bytes rather than
+dicts makes the cache about five times smaller, lets GET and LIST answer by
+copying bytes, and lets a watch event be encoded once for every watcher.
+
 Concurrency model: one asyncio task per cache reads the backend watch and
-applies each batch of events to ``objects`` and the bounded ``history``
+applies each batch of events to ``entries`` and the bounded ``history``
 window, then hands each event to every subscribed watcher's queue
 (synchronously, on the event loop, so watchers see events in revision order
 with no gaps). A watcher whose queue overflows is closed (the client sees the
 stream end and re-watches from its last resourceVersion), as upstream does
 with slow watchers, so one slow reader never stalls the rest.
-
-Objects in the cache are shared dicts: treat them as read-only and copy
-before changing anything.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -31,22 +35,66 @@ from pinnace.storage import Backend, CompactedError, Event
 log = logging.getLogger("pinnace.apiserver.cache")
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
-Decoder = Callable[[bytes, int], dict[str, Any]]
+Obj = dict[str, Any]
+# field-selector values of an object (metadata.name, metadata.namespace, ...)
+FieldsFn = Callable[[Obj], dict[str, str]]
+# the at-rest transformation of stored values (encryption later)
+ValueDecoder = Callable[[bytes], bytes]
 
 
-def default_decoder(value: bytes, revision: int) -> dict[str, Any]:
-    obj: dict[str, Any] = orjson.loads(value)
-    obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
-    return obj
+def default_fields(obj: Obj) -> dict[str, str]:
+    meta = obj.get("metadata") or {}
+    return {"metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", "")}
+
+
+def _identity(value: bytes) -> bytes:
+    return value
+
+
+@dataclass(slots=True)
+class Entry:
+    """One object as cached: its JSON and what selectors look at."""
+
+    raw: bytes
+    revision: int
+    labels: dict[str, str]
+    fields: dict[str, str]
+
+    def obj(self) -> Obj:
+        """A fresh dict of the object (callers may change it)."""
+        result: Obj = orjson.loads(self.raw)
+        return result
+
+
+def make_entry(obj: Obj, revision: int, fields_fn: FieldsFn) -> Entry:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = obj["metadata"] = {}
+    meta["resourceVersion"] = str(revision)
+    labels = meta.get("labels") or {}
+    return Entry(orjson.dumps(obj), revision, labels, fields_fn(obj))
 
 
 @dataclass(slots=True)
 class CacheEvent:
     type: EventType
     key: str
-    object: dict[str, Any]
-    prev: dict[str, Any] | None
+    entry: Entry
+    prev: Entry | None
     revision: int
+    _line: bytes | None = field(default=None, repr=False)
+
+    @property
+    def object(self) -> Obj:
+        return self.entry.obj()
+
+    def line(self) -> bytes:
+        """The JSON watch-event line, built once and shared by every watcher."""
+        if self._line is None:
+            self._line = (
+                b'{"type":"' + self.type.encode() + b'","object":' + self.entry.raw + b"}\n"
+            )
+        return self._line
 
 
 class TooOldError(Exception):
@@ -56,7 +104,7 @@ class TooOldError(Exception):
         self.oldest = oldest
 
 
-Predicate = Callable[[dict[str, Any]], bool]
+Predicate = Callable[[Entry], bool]
 
 
 class Watcher:
@@ -75,7 +123,7 @@ class Watcher:
     def _offer(self, ev: CacheEvent) -> None:
         if self.closed or (self._key_prefix and not ev.key.startswith(self._key_prefix)):
             return
-        out = ev if self._predicate is None else _filter_event(ev, self._predicate)
+        out = ev if self._predicate is None else filter_event(ev, self._predicate)
         if out is None:
             return
         try:
@@ -109,21 +157,21 @@ class Watcher:
             yield ev
 
 
-def _filter_event(ev: CacheEvent, pred: Predicate) -> CacheEvent | None:
+def filter_event(ev: CacheEvent, pred: Predicate) -> CacheEvent | None:
     """Upstream's filtering of watch events by selector: an object that starts
     matching is ADDED, one that stops matching is DELETED."""
-    now = pred(ev.object) if ev.type != "DELETED" else False
     before = ev.prev is not None and pred(ev.prev)
     if ev.type == "DELETED":
-        return ev if before or pred(ev.object) else None
+        return ev if before or pred(ev.entry) else None
+    now = pred(ev.entry)
     if ev.type == "ADDED":
         return ev if now else None
     if now and before:
         return ev
     if now and not before:
-        return CacheEvent("ADDED", ev.key, ev.object, ev.prev, ev.revision)
+        return CacheEvent("ADDED", ev.key, ev.entry, ev.prev, ev.revision)
     if before and not now:
-        return CacheEvent("DELETED", ev.key, ev.object, ev.prev, ev.revision)
+        return CacheEvent("DELETED", ev.key, ev.entry, ev.prev, ev.revision)
     return None
 
 
@@ -135,11 +183,12 @@ class WatchCache:
         *,
         window: int = 10000,
         watcher_capacity: int = 10000,
-        decoder: Decoder = default_decoder,
+        fields_fn: FieldsFn = default_fields,
+        value_decoder: ValueDecoder = _identity,
     ) -> None:
         self.backend = backend
         self.prefix = prefix
-        self.objects: dict[str, dict[str, Any]] = {}
+        self.entries: dict[str, Entry] = {}
         # the same keys, sorted, so namespace lists and pages cost O(log n + k)
         self._keys: SortedList = SortedList()
         self.revision = 0  # newest revision applied
@@ -147,16 +196,33 @@ class WatchCache:
         self.start_revision = 0  # revision the initial list was read at
         self._watchers: set[Watcher] = set()
         self._watcher_capacity = watcher_capacity
-        self._decode = decoder
+        self.fields_fn = fields_fn
+        self._value_decoder = value_decoder
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Condition()
         self.ready = asyncio.Event()
 
+    # -- decoding -------------------------------------------------------------
+
+    def decode(self, value: bytes, revision: int) -> Obj:
+        """A stored value as an object dict with its resourceVersion."""
+        obj: Obj = orjson.loads(self._value_decoder(value))
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = obj["metadata"] = {}
+        meta["resourceVersion"] = str(revision)
+        return obj
+
+    def _entry(self, value: bytes, revision: int) -> Entry:
+        return make_entry(orjson.loads(self._value_decoder(value)), revision, self.fields_fn)
+
+    # -- lifecycle ------------------------------------------------------------
+
     async def start(self) -> None:
         res = await self.backend.range(self.prefix)
         for kv in res.kvs:
-            self.objects[kv.key] = self._decode(kv.value, kv.mod_revision)
-        self._keys = SortedList(self.objects)
+            self.entries[kv.key] = self._entry(kv.value, kv.mod_revision)
+        self._keys = SortedList(self.entries)
         self.revision = res.revision
         self.start_revision = res.revision
         self._task = asyncio.create_task(self._run(res.revision + 1), name=f"cache {self.prefix}")
@@ -191,9 +257,8 @@ class WatchCache:
 
     async def _relist(self) -> None:
         res = await self.backend.range(self.prefix)
-        fresh = {kv.key: self._decode(kv.value, kv.mod_revision) for kv in res.kvs}
-        self.objects = fresh
-        self._keys = SortedList(fresh)
+        self.entries = {kv.key: self._entry(kv.value, kv.mod_revision) for kv in res.kvs}
+        self._keys = SortedList(self.entries)
         self.history.clear()
         self.start_revision = res.revision
         self.revision = res.revision
@@ -205,23 +270,25 @@ class WatchCache:
     def _apply(self, batch: list[Event]) -> None:
         for ev in batch:
             key = ev.kv.key
-            prev = self.objects.get(key)
+            prev = self.entries.get(key)
+            rev = ev.kv.mod_revision
             if ev.type == "DELETE":
-                obj = self._decode(ev.kv.value, ev.kv.mod_revision) if ev.kv.value else prev
-                if obj is None:
+                if ev.kv.value:
+                    entry = self._entry(ev.kv.value, rev)
+                elif prev is not None:
+                    entry = make_entry(prev.obj(), rev, self.fields_fn)
+                else:
                     continue
-                if self.objects.pop(key, None) is not None:
+                if self.entries.pop(key, None) is not None:
                     self._keys.discard(key)
-                cev = CacheEvent("DELETED", key, obj, prev, ev.kv.mod_revision)
+                cev = CacheEvent("DELETED", key, entry, prev, rev)
             else:
-                obj = self._decode(ev.kv.value, ev.kv.mod_revision)
-                self.objects[key] = obj
+                entry = self._entry(ev.kv.value, rev)
+                self.entries[key] = entry
                 if prev is None:
                     self._keys.add(key)
-                cev = CacheEvent(
-                    "ADDED" if prev is None else "MODIFIED", key, obj, prev, ev.kv.mod_revision
-                )
-            self.revision = max(self.revision, ev.kv.mod_revision)
+                cev = CacheEvent("ADDED" if prev is None else "MODIFIED", key, entry, prev, rev)
+            self.revision = max(self.revision, rev)
             self.history.append(cev)
             for w in list(self._watchers):
                 w._offer(cev)
@@ -248,13 +315,13 @@ class WatchCache:
 
     # -- reads --------------------------------------------------------------
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self.objects.get(key)
+    def get_entry(self, key: str) -> Entry | None:
+        return self.entries.get(key)
 
-    def list_objects(self, prefix: str = "") -> list[dict[str, Any]]:
-        """Objects under ``prefix`` (full key prefix), sorted by key."""
-        objs = self.objects
-        return [objs[k] for k in self.list_keys(prefix)]
+    def get(self, key: str) -> Obj | None:
+        """A fresh dict of the object at ``key`` (None if absent)."""
+        e = self.entries.get(key)
+        return e.obj() if e is not None else None
 
     def list_keys(self, prefix: str = "", start: str = "") -> list[str]:
         """Keys under ``prefix``, sorted, from ``start`` (inclusive) on."""
@@ -264,6 +331,11 @@ class WatchCache:
             return list(self._keys.irange(minimum=start))
         lo = max(prefix, start) if start else prefix
         return list(self._keys.irange(minimum=lo, maximum=prefix + "\U0010ffff"))
+
+    def list_objects(self, prefix: str = "") -> list[Obj]:
+        """Fresh dicts of the objects under ``prefix`` (full key prefix), by key."""
+        entries = self.entries
+        return [entries[k].obj() for k in self.list_keys(prefix)]
 
     # -- watches ------------------------------------------------------------
 
@@ -287,10 +359,9 @@ class WatchCache:
         initial: list[CacheEvent] = []
         if start_revision is None:
             for key in self.list_keys(key_prefix):
-                obj = self.objects[key]
-                if predicate is None or predicate(obj):
-                    rv = int(obj["metadata"].get("resourceVersion") or 0)
-                    initial.append(CacheEvent("ADDED", key, obj, None, rv))
+                e = self.entries[key]
+                if predicate is None or predicate(e):
+                    initial.append(CacheEvent("ADDED", key, e, None, e.revision))
         else:
             oldest = self.oldest_replayable()
             if start_revision < oldest:
@@ -299,7 +370,7 @@ class WatchCache:
                 if ev.revision > start_revision and (
                     not key_prefix or ev.key.startswith(key_prefix)
                 ):
-                    fev = _filter_event(ev, predicate) if predicate else ev
+                    fev = filter_event(ev, predicate) if predicate else ev
                     if fev is not None:
                         initial.append(fev)
         w = Watcher(self, predicate, key_prefix, self._watcher_capacity)

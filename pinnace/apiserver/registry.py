@@ -33,7 +33,7 @@ from pinnace.api.validation_common import validate_annotations, validate_finaliz
 from pinnace.apiserver import errors
 from pinnace.apiserver.admission import AdmissionChain, AdmissionRequest, Operation
 from pinnace.apiserver.authn import UserInfo
-from pinnace.apiserver.cache import WatchCache
+from pinnace.apiserver.cache import Entry, WatchCache
 from pinnace.storage import Backend, ConflictError, KeyExistsError, KeyNotFoundError
 
 log = logging.getLogger("pinnace.apiserver.registry")
@@ -72,10 +72,17 @@ class DeleteOptions:
 
 @dataclass(slots=True)
 class ListResult:
-    items: list[Obj]
+    entries: list[Entry]
     resource_version: str
     continue_token: str = ""
     remaining: int | None = None
+    # turns an entry into the object as this resource serves it
+    load: Callable[[Entry], Obj] = Entry.obj
+
+    @property
+    def items(self) -> list[Obj]:
+        """The objects as fresh dicts (decoded on demand)."""
+        return [self.load(e) for e in self.entries]
 
 
 def default_manager(user_agent: str) -> str:
@@ -137,16 +144,24 @@ class ResourceStore:
 
     # -- reads --------------------------------------------------------------
 
-    def get(self, namespace: str, name: str) -> Obj:
-        obj = self.cache.get(self.key(namespace, name))
-        if obj is None:
+    def load(self, entry: Entry) -> Obj:
+        """A cached entry as a fresh object of this resource's version."""
+        obj = entry.obj()
+        return self._from_storage(obj) if self.converts else obj
+
+    def get_entry(self, namespace: str, name: str) -> Entry:
+        e = self.cache.get_entry(self.key(namespace, name))
+        if e is None:
             raise errors.not_found(self.resource, name)
-        return self.out(obj)
+        return e
+
+    def get(self, namespace: str, name: str) -> Obj:
+        return self.load(self.get_entry(namespace, name))
 
     def list_objects(
         self,
         namespace: str,
-        predicate: Callable[[Obj], bool] | None = None,
+        predicate: Callable[[Entry], bool] | None = None,
         limit: int = 0,
         continue_token: str = "",
     ) -> ListResult:
@@ -164,20 +179,20 @@ class ResourceStore:
                     "continue key is not valid: the continue token is not valid"
                 ) from None
         keys = self.cache.list_keys(prefix, start_key)
-        objs = self.cache.objects
-        items: list[Obj] = []
+        entries = self.cache.entries
+        items: list[Entry] = []
         next_key = ""
         remaining: int | None = None
         for i, k in enumerate(keys):
-            o = objs.get(k)
-            if o is None or (predicate is not None and not predicate(o)):
+            e = entries.get(k)
+            if e is None or (predicate is not None and not predicate(e)):
                 continue
             if limit and len(items) >= limit:
                 next_key = k
                 if predicate is None:
                     remaining = len(keys) - i
                 break
-            items.append(self.out(o) if self.converts else o)
+            items.append(e)
         token = ""
         if next_key:
             token = (
@@ -187,7 +202,7 @@ class ResourceStore:
                 .decode()
                 .rstrip("=")
             )
-        return ListResult(items, str(rv), token, remaining)
+        return ListResult(items, str(rv), token, remaining, self.load)
 
     # -- writes -------------------------------------------------------------
 
@@ -342,14 +357,14 @@ class ResourceStore:
         """The object and its mod revision: from the cache, or the backend when
         retrying after a conflict."""
         if not fresh:
-            o = self.cache.get(key)
-            if o is not None:
-                return self.out(o), int(o["metadata"]["resourceVersion"])
+            e = self.cache.get_entry(key)
+            if e is not None:
+                return self.load(e), e.revision
             return None, 0
         kv = await self.backend.get(key)
         if kv is None:
             return None, 0
-        o = self.cache._decode(self.hooks.decode(self.resource, kv.value), kv.mod_revision)
+        o = self.cache.decode(kv.value, kv.mod_revision)
         return self.out(o), kv.mod_revision
 
     async def update(

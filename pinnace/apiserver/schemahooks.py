@@ -11,7 +11,7 @@ from pinnace.api.patch.apply import update_managed_fields
 from pinnace.api.schema import Resource
 from pinnace.api.schema.defaulting import apply_defaults
 from pinnace.api.schema.validation import FieldError, validate_structure
-from pinnace.apiserver.cache import Decoder, default_decoder
+from pinnace.apiserver.cache import ValueDecoder
 from pinnace.apiserver.registry import RequestContext, StoreHooks, now_rfc3339
 
 log = logging.getLogger("pinnace.apiserver.schemahooks")
@@ -65,5 +65,11 @@ class SchemaHooks(StoreHooks):
             # ownership tracking must never fail a write
             log.warning("managedFields tracking failed for %s", resource.plural, exc_info=True)
 
-    def cache_decoder(self, resource: Resource) -> Decoder:
-        return default_decoder
+    def value_decoder(self, resource: Resource) -> ValueDecoder:
+        """The at-rest transformation the watch cache undoes (identity until
+        secrets encryption arrives)."""
+
+        def decode(data: bytes) -> bytes:
+            return self.decode(resource, data)
+
+        return decode

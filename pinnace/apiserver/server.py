@@ -38,7 +38,7 @@ from pinnace.apiserver.authz import AlwaysAllow, Attributes, AuthorizerChain
 from pinnace.apiserver.cache import WatchCache
 from pinnace.apiserver.config import ServerConfig
 from pinnace.apiserver.discovery import AGGREGATED_V2, AGGREGATED_V2BETA1, Discovery
-from pinnace.apiserver.handlers import ResourceHandlers
+from pinnace.apiserver.handlers import ResourceHandlers, fields_function
 from pinnace.apiserver.registry import RequestContext, ResourceStore
 from pinnace.apiserver.requestinfo import parse_request
 from pinnace.apiserver.schemahooks import SchemaHooks
@@ -99,10 +99,12 @@ class ApiServer:
             prefix = r.key_prefix()
             cache = self.caches.get(prefix)
             if cache is None:
+                sharing = [x for x in self.catalog.resources if x.key_prefix() == prefix]
                 cache = WatchCache(
                     self.backend,
                     prefix,
-                    decoder=self.hooks.cache_decoder(r),
+                    fields_fn=fields_function(sharing),
+                    value_decoder=self.hooks.value_decoder(r),
                 )
                 self.caches[prefix] = cache
             self.stores[(r.group, r.version, r.plural)] = ResourceStore(
@@ -121,7 +123,7 @@ class ApiServer:
         """Objects every cluster has: the default namespaces."""
         ns_store = self.store("", "v1", "namespaces")
         for name in DEFAULT_NAMESPACES:
-            if ns_store.cache.get(ns_store.key("", name)) is None:
+            if ns_store.cache.get_entry(ns_store.key("", name)) is None:
                 try:
                     await ns_store.create(
                         "",

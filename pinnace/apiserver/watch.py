@@ -17,7 +17,14 @@ from aiohttp import web
 
 from pinnace.api.schema import Resource
 from pinnace.apiserver import errors, tables
-from pinnace.apiserver.cache import CacheEvent, TooOldError, _filter_event
+from pinnace.apiserver.cache import (
+    CacheEvent,
+    Entry,
+    Predicate,
+    TooOldError,
+    filter_event,
+    make_entry,
+)
 from pinnace.apiserver.handlers import build_predicate
 from pinnace.apiserver.negotiation import Accept
 from pinnace.apiserver.registry import ResourceStore
@@ -55,12 +62,12 @@ async def serve_watch(
     accept: Accept,
 ) -> web.StreamResponse:
     q = request.query
-    pred = build_predicate(resource, q)
+    pred = build_predicate(resource, q, store)
     if name:
         base = pred
 
-        def by_name(o: Obj, _n: str = name) -> bool:
-            return o.get("metadata", {}).get("name") == _n and (base is None or base(o))
+        def by_name(e: Entry) -> bool:
+            return e.fields.get("metadata.name") == name and (base is None or base(e))
 
         pred = by_name
     start = _parse_rv(q.get("resourceVersion", ""))
@@ -96,9 +103,10 @@ async def serve_watch(
     await resp.prepare(request)
 
     first_table = [True]
+    plain = not (accept.table or accept.partial_metadata or store.converts)
 
-    def encode(ev_type: str, obj: Obj) -> bytes:
-        if store.converts and ev_type != "BOOKMARK" and ev_type != "ERROR":
+    def encode_obj(ev_type: str, obj: Obj) -> bytes:
+        if store.converts and ev_type not in ("BOOKMARK", "ERROR"):
             obj = store.out(obj)
         if accept.table and ev_type in ("ADDED", "MODIFIED", "DELETED"):
             t = tables.table(resource, [obj], include_object=include)
@@ -110,20 +118,33 @@ async def serve_watch(
             obj = tables.partial_metadata(obj)
         return orjson.dumps({"type": ev_type, "object": obj}) + b"\n"
 
+    def encode(ev: CacheEvent) -> bytes:
+        if plain:
+            return ev.line()  # shared by every watcher of this event
+        return encode_obj(ev.type, ev.object)
+
     try:
         if expired is not None:
-            await resp.write(encode("ERROR", expired.status()))
+            await resp.write(encode_obj("ERROR", expired.status()))
             return resp
         async with asyncio.timeout(timeout):
-            for ev in initial:
-                await resp.write(encode(ev.type, ev.object))
+            if initial:
+                await resp.write(b"".join(encode(ev) for ev in initial))
             if watcher is not None:
                 await _stream(
-                    resp, encode, watcher.queue, start, bookmarks, server, resource, store
+                    resp,
+                    encode,
+                    encode_obj,
+                    watcher.queue,
+                    start,
+                    bookmarks,
+                    server,
+                    resource,
+                    store,
                 )
             elif source is not None:
                 async for ev in source:
-                    await resp.write(encode(ev.type, ev.object))
+                    await resp.write(encode(ev))
     except TimeoutError:
         pass
     except (ConnectionResetError, asyncio.CancelledError):
@@ -141,7 +162,8 @@ async def serve_watch(
 
 async def _stream(
     resp: web.StreamResponse,
-    encode: Callable[[str, Obj], bytes],
+    encode: Callable[[CacheEvent], bytes],
+    encode_obj: Callable[[str, Obj], bytes],
     queue: asyncio.Queue[CacheEvent | None],
     start: int | None,
     bookmarks: bool,
@@ -160,25 +182,25 @@ async def _stream(
                 "apiVersion": resource.api_version,
                 "metadata": {"resourceVersion": str(store.cache.revision)},
             }
-            await resp.write(encode("BOOKMARK", bm))
+            await resp.write(encode_obj("BOOKMARK", bm))
             continue
         if ev is None:
             return
         if start is not None and ev.revision <= start:
             continue
-        chunk = [encode(ev.type, ev.object)]
+        chunk = [encode(ev)]
         # drain what is already queued into one write
         while not queue.empty():
             nxt = queue.get_nowait()
             if nxt is None:
                 await resp.write(b"".join(chunk))
                 return
-            chunk.append(encode(nxt.type, nxt.object))
+            chunk.append(encode(nxt))
         await resp.write(b"".join(chunk))
 
 
 async def _history_source(
-    store: ResourceStore, key_prefix: str, start: int, pred: Callable[[Obj], bool] | None
+    store: ResourceStore, key_prefix: str, start: int, pred: Predicate | None
 ) -> tuple[AsyncIterator[CacheEvent] | None, errors.ApiError | None]:
     """Events after ``start`` from the Backend's history (older than the
     cache's window), or a 410 when storage compacted them away."""
@@ -190,39 +212,37 @@ async def _history_source(
         return None, errors.gone(f"too old resource version: {start} ({e.compact_revision + 1})")
     except StopAsyncIteration:
         return None, None
-    decode = store.cache._decode
+    cache = store.cache
 
     async def events() -> AsyncIterator[CacheEvent]:
         batch = first
         while True:
             for sev in batch:
-                obj = decode(store.hooks.decode(store.resource, sev.kv.value), sev.kv.mod_revision)
                 prev = (
-                    decode(
-                        store.hooks.decode(store.resource, sev.prev_kv.value),
+                    make_entry(
+                        cache.decode(sev.prev_kv.value, sev.prev_kv.mod_revision),
                         sev.prev_kv.mod_revision,
+                        cache.fields_fn,
                     )
                     if sev.prev_kv is not None and sev.prev_kv.value
                     else None
                 )
+                rev = sev.kv.mod_revision
                 if sev.type == "DELETE":
-                    cev = CacheEvent(
-                        "DELETED",
-                        sev.kv.key,
-                        obj if sev.kv.value else (prev or {}),
-                        prev,
-                        sev.kv.mod_revision,
-                    )
+                    if sev.kv.value:
+                        entry = make_entry(cache.decode(sev.kv.value, rev), rev, cache.fields_fn)
+                    elif prev is not None:
+                        entry = make_entry(prev.obj(), rev, cache.fields_fn)
+                    else:
+                        continue
+                    cev = CacheEvent("DELETED", sev.kv.key, entry, prev, rev)
                 else:
-                    created = sev.kv.create_revision == sev.kv.mod_revision
+                    entry = make_entry(cache.decode(sev.kv.value, rev), rev, cache.fields_fn)
+                    created = sev.kv.create_revision == rev
                     cev = CacheEvent(
-                        "ADDED" if created else "MODIFIED",
-                        sev.kv.key,
-                        obj,
-                        prev,
-                        sev.kv.mod_revision,
+                        "ADDED" if created else "MODIFIED", sev.kv.key, entry, prev, rev
                     )
-                out = _filter_event(cev, pred) if pred else cev
+                out = filter_event(cev, pred) if pred else cev
                 if out is not None:
                     yield out
             try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pinnace.apiserver.cache import TooOldError, WatchCache
+from pinnace.apiserver.cache import Entry, TooOldError, WatchCache
 from pinnace.storage import Backend, open_backend
 
 PREFIX = "/registry/core/configmaps/"
@@ -55,8 +55,8 @@ async def test_watch_replay_and_selector_transitions(backend: Backend) -> None:
         k3 = await backend.update(PREFIX + "ns/a", cm("a", {"x": "1"}), k2.mod_revision)
         await cache.wait_for(k3.mod_revision)
 
-        def pred(o: dict) -> bool:  # type: ignore[type-arg]
-            return o["metadata"]["labels"].get("x") == "1"
+        def pred(e: Entry) -> bool:
+            return e.labels.get("x") == "1"
 
         w, initial = cache.subscribe(start, pred)
         # leaving the selector is a DELETED, re-entering it an ADDED (upstream semantics)
