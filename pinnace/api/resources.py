@@ -28,6 +28,7 @@ KIND_MODULES = (
     "policy",
     "storage",
     "events",
+    "scheduling",
 )
 
 # preferred version per group (first listed); groups in upstream's discovery order

@@ -268,3 +268,45 @@ def test_watch_expired_after_compaction(tmp_path_factory: pytest.TempPathFactory
         assert first["object"]["code"] == 410 and first["object"]["reason"] == "Expired"
     finally:
         s.stop()
+
+
+def test_priority_classes_resolve_pod_priority(raw: RawClient) -> None:
+    status, body = raw.json(
+        "GET", "/apis/scheduling.k8s.io/v1/priorityclasses/system-node-critical"
+    )
+    assert status == 200 and body["value"] == 2000001000
+    pc = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": "sem-high"},
+        "value": 1000,
+    }
+    assert raw.json("POST", "/apis/scheduling.k8s.io/v1/priorityclasses", pc)[0] == 201
+
+    def pod(name: str, **spec: object) -> dict[str, object]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "schedulerName": "nobody",
+                "containers": [{"name": "c", "image": "x"}],
+                **spec,
+            },
+        }
+
+    status, body = raw.json(
+        "POST", f"/api/v1/namespaces/{NS}/pods", pod("prio", priorityClassName="sem-high")
+    )
+    assert status == 201 and body["spec"]["priority"] == 1000
+    assert body["spec"]["preemptionPolicy"] == "PreemptLowerPriority"
+    status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/pods", pod("plain"))
+    assert status == 201 and body["spec"]["priority"] == 0
+    status, body = raw.json(
+        "POST", f"/api/v1/namespaces/{NS}/pods", pod("nope", priorityClassName="missing")
+    )
+    assert status == 403 and "no PriorityClass with name missing was found" in body["message"]
+    status, _ = raw.json(
+        "DELETE", "/apis/scheduling.k8s.io/v1/priorityclasses/system-cluster-critical"
+    )
+    assert status == 403
