@@ -418,8 +418,6 @@ class ControllerRevisionStrategy(Strategy):
     def validate_update(self, new: Obj, old: Obj) -> list[FieldError]:
         errs = self.validate(new)
         errs += vc.validate_immutable(new.get("data"), old.get("data"), "data")
-        # upstream: revision may not change either (the whole object but metadata)
-        errs += vc.validate_immutable(new.get("revision"), old.get("revision"), "revision")
         return errs
 
 
