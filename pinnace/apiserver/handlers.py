@@ -15,7 +15,12 @@ import orjson
 from aiohttp import web
 
 from pinnace.api.schema import Resource
-from pinnace.api.selectors import SelectorError, parse_field_selector, parse_label_selector
+from pinnace.api.selectors import (
+    SelectorError,
+    label_selector_from_dict,
+    parse_field_selector,
+    parse_label_selector,
+)
 from pinnace.apiserver import errors, negotiation, tables
 from pinnace.apiserver.cache import Entry, Predicate
 from pinnace.apiserver.negotiation import Accept
@@ -599,7 +604,9 @@ class ResourceHandlers:
                 opts.propagation_policy = do.get("propagationPolicy")
                 if do.get("dryRun"):
                     ctx.dry_run = True
-        store.get(ns, name)
+        pod = store.get(ns, name)
+        if not _can_ignore_pdb(pod):
+            await self._check_disruption_budget(pod, ns, ctx)
         await store.delete(ns, name, opts, ctx)
         return negotiation.json_response(
             {
@@ -611,6 +618,140 @@ class ResourceHandlers:
             },
             201,
         )
+
+    async def _check_disruption_budget(self, pod: Obj, ns: str, ctx: RequestContext) -> None:
+        """Upstream's eviction check: the pod's PodDisruptionBudget (at most one) must
+        allow a disruption; its ``disruptionsAllowed`` is decremented and the pod noted
+        in ``disruptedPods`` (a status write, retried on conflict), else 429."""
+        pdb_store = self.server.store("policy", "v1", "poddisruptionbudgets")
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        pdbs = []
+        for pdb in pdb_store.list_objects(ns).items:
+            try:
+                selector = label_selector_from_dict((pdb.get("spec") or {}).get("selector"))
+            except SelectorError:
+                continue
+            if selector.matches(labels):
+                pdbs.append(pdb)
+        if not pdbs:
+            return
+        if len(pdbs) > 1:
+            raise errors.internal(
+                "This pod has more than one PodDisruptionBudget, "
+                "which the eviction subresource does not support."
+            )
+        pdb = pdbs[0]
+        if not _pod_ready(pod):
+            policy = (pdb.get("spec") or {}).get("unhealthyPodEvictionPolicy")
+            st = pdb.get("status") or {}
+            desired = int(st.get("desiredHealthy") or 0)
+            if policy == "AlwaysAllow" or (
+                int(st.get("currentHealthy") or 0) >= desired and desired > 0
+            ):
+                return  # an unhealthy pod of a healthy application: no budget spent
+        pod_name = str(pod["metadata"]["name"])
+
+        async def decrement(current: Obj) -> Obj:
+            st = current.setdefault("status", {})
+            name = current["metadata"]["name"]
+            generation = int(current["metadata"].get("generation") or 0)
+            if int(st.get("observedGeneration") or 0) < generation:
+                raise _budget_error(
+                    f"The disruption budget {name} is still being processed by the server.", 10
+                )
+            allowed = int(st.get("disruptionsAllowed") or 0)
+            if allowed < 0:
+                raise _pdb_forbidden(name, "pdb disruptions allowed is negative")
+            disrupted = st.get("disruptedPods") or {}
+            if len(disrupted) > MAX_DISRUPTED_PODS:
+                raise _pdb_forbidden(
+                    name,
+                    "DisruptedPods map too big - too many evictions not confirmed by PDB controller",
+                )
+            if allowed == 0:
+                raise _budget_error(
+                    f"The disruption budget {name} needs {int(st.get('desiredHealthy') or 0)} "
+                    f"healthy pods and has {int(st.get('currentHealthy') or 0)} currently"
+                )
+            st["disruptionsAllowed"] = allowed - 1
+            if allowed - 1 == 0:
+                _set_insufficient_pods(current)
+            st["disruptedPods"] = {**disrupted, pod_name: now_rfc3339()}
+            return current
+
+        await pdb_store.guaranteed_update(
+            ns, str(pdb["metadata"]["name"]), decrement, ctx, subresource="status"
+        )
+
+
+#: the disruption controller's message (pinnace's schema wants a non-empty one)
+_INSUFFICIENT = "Not enough pods are healthy to allow a disruption"
+#: upstream ``MaxDisruptedPodSize``
+MAX_DISRUPTED_PODS = 2000
+
+
+def _can_ignore_pdb(pod: Obj) -> bool:
+    """Terminal, pending and terminating pods are evicted without asking a budget."""
+    phase = (pod.get("status") or {}).get("phase")
+    return phase in ("Succeeded", "Failed", "Pending") or bool(
+        (pod.get("metadata") or {}).get("deletionTimestamp")
+    )
+
+
+def _pod_ready(pod: Obj) -> bool:
+    return any(
+        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+def _budget_error(cause: str, retry_after: int = 0) -> errors.ApiError:
+    details: dict[str, Any] = {"causes": [{"reason": "DisruptionBudget", "message": cause}]}
+    headers = {}
+    if retry_after:
+        details["retryAfterSeconds"] = retry_after
+        headers["Retry-After"] = str(retry_after)
+    return errors.ApiError(
+        429,
+        "TooManyRequests",
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+        details,
+        headers,
+    )
+
+
+def _pdb_forbidden(name: str, why: str) -> errors.ApiError:
+    return errors.ApiError(
+        403,
+        "Forbidden",
+        f'poddisruptionbudget.policy "{name}" is forbidden: {why}',
+        {"name": name, "group": "policy", "kind": "poddisruptionbudget"},
+    )
+
+
+def _set_insufficient_pods(pdb: Obj) -> None:
+    """``UpdateDisruptionAllowedCondition`` for a budget with no disruption left."""
+    st = pdb["status"]
+    conditions = [c for c in st.get("conditions") or [] if isinstance(c, dict)]
+    for c in conditions:
+        if c.get("type") == "DisruptionAllowed":
+            if c.get("status") != "False":
+                c["lastTransitionTime"] = now_rfc3339()
+            c.update(status="False", reason="InsufficientPods", message=_INSUFFICIENT)
+            c["observedGeneration"] = st.get("observedGeneration", 0)
+            break
+    else:
+        conditions.append(
+            {
+                "type": "DisruptionAllowed",
+                "status": "False",
+                "reason": "InsufficientPods",
+                "message": _INSUFFICIENT,
+                "observedGeneration": st.get("observedGeneration", 0),
+                "lastTransitionTime": now_rfc3339(),
+            }
+        )
+    st["conditions"] = conditions
 
 
 def _not_running_message(pod: Obj, container: str) -> str:

@@ -26,7 +26,9 @@ from pinnace.api.resources import Catalog, catalog
 from pinnace.api.strategy import strategy_for
 from pinnace.apiserver import errors, metrics, negotiation
 from pinnace.apiserver.admission import AdmissionChain
+from pinnace.apiserver.admission.default_toleration_seconds import DefaultTolerationSeconds
 from pinnace.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from pinnace.apiserver.admission.priority import SYSTEM_CLASSES, Priority
 from pinnace.apiserver.authn import (
     AuthenticatorChain,
     TrustedIdentityAuthenticator,
@@ -76,7 +78,13 @@ class ApiServer:
             [TrustedIdentityAuthenticator(), X509Authenticator(), self.loopback_tokens]
         )
         self.authz = AuthorizerChain([AlwaysAllow()])
-        self.admission = AdmissionChain(validating=[NamespaceLifecycle(self._get_namespace)])
+        self.admission = AdmissionChain(
+            mutating=[
+                Priority(self._get_priority_class, self._list_priority_classes),
+                DefaultTolerationSeconds(),
+            ],
+            validating=[NamespaceLifecycle(self._get_namespace)],
+        )
         self.discovery = Discovery(self.catalog, f"{config.bind_address}:{config.port}")
         self.handlers = ResourceHandlers(self)
         self.min_request_timeout = 1800.0
@@ -120,7 +128,26 @@ class ApiServer:
             await self.backend.close()
 
     async def _bootstrap(self) -> None:
-        """Objects every cluster has: the default namespaces."""
+        """Objects every cluster has: the default namespaces and the built-in
+        priority classes."""
+        ctx = RequestContext(user=SYSTEM_USER, field_manager="pinnace-apiserver")
+        pc_store = self.store("scheduling.k8s.io", "v1", "priorityclasses")
+        for pc_name, value in SYSTEM_CLASSES.items():
+            if pc_store.cache.get_entry(pc_store.key("", pc_name)) is None:
+                body = {
+                    "apiVersion": "scheduling.k8s.io/v1",
+                    "kind": "PriorityClass",
+                    "metadata": {"name": pc_name},
+                    "value": value,
+                    "description": "Built-in: cluster components that must run somewhere."
+                    if pc_name == "system-cluster-critical"
+                    else "Built-in: node components that must stay on their node.",
+                }
+                try:
+                    await pc_store.create("", body, ctx)
+                except errors.ApiError as e:
+                    if e.code != 409:
+                        raise
         ns_store = self.store("", "v1", "namespaces")
         for name in DEFAULT_NAMESPACES:
             if ns_store.cache.get_entry(ns_store.key("", name)) is None:
@@ -149,6 +176,14 @@ class ApiServer:
 
     def store(self, group: str, version: str, plural: str) -> ResourceStore:
         return self.stores[(group, version, plural)]
+
+    def _get_priority_class(self, name: str) -> dict[str, Any] | None:
+        s = self.stores.get(("scheduling.k8s.io", "v1", "priorityclasses"))
+        return s.cache.get(s.key("", name)) if s is not None else None
+
+    def _list_priority_classes(self) -> list[dict[str, Any]]:
+        s = self.stores.get(("scheduling.k8s.io", "v1", "priorityclasses"))
+        return s.cache.list_objects() if s is not None else []
 
     def _get_namespace(self, name: str) -> dict[str, Any] | None:
         s = self.stores.get(("", "v1", "namespaces"))

@@ -79,6 +79,66 @@ def _deployment(ctx: ControllerContext) -> Controller:
     return DeploymentController(ctx)
 
 
+# --- stateful workloads: StatefulSet, DaemonSet ---
+
+
+def _statefulset(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.statefulset import StatefulSetController
+
+    return StatefulSetController(ctx)
+
+
+def _daemonset(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.daemonset import DaemonSetController
+
+    return DaemonSetController(ctx)
+
+
+# --- services, nodes, disruption budgets, pod GC ---
+
+
+def _endpoint(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.endpoints import EndpointsController
+
+    return EndpointsController(ctx)
+
+
+def _endpointslice(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.endpointslice import EndpointSliceController
+
+    return EndpointSliceController(ctx)
+
+
+def _serviceaccount(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.serviceaccount import ServiceAccountController
+
+    return ServiceAccountController(ctx)
+
+
+def _node_lifecycle(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.nodelifecycle import NodeLifecycleController
+
+    return NodeLifecycleController(ctx)
+
+
+def _node_ipam(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.nodeipam import NodeIpamController
+
+    return NodeIpamController(ctx)
+
+
+def _disruption(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.disruption import DisruptionController
+
+    return DisruptionController(ctx)
+
+
+def _podgc(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.podgc import PodGCController
+
+    return PodGCController(ctx)
+
+
 #: every controller pinnace has, in start order
 CONTROLLERS: Mapping[str, ControllerSpec] = {
     spec.name: spec
@@ -100,6 +160,19 @@ CONTROLLERS: Mapping[str, ControllerSpec] = {
         ControllerSpec(
             "ttl-after-finished", _ttl_after_finished, aliases=("ttl-after-finished-controller",)
         ),
+        # services, nodes, disruption budgets, pod GC
+        ControllerSpec("endpoint", _endpoint, aliases=("endpoints-controller",)),
+        ControllerSpec("endpointslice", _endpointslice, aliases=("endpointslice-controller",)),
+        ControllerSpec("serviceaccount", _serviceaccount, aliases=("serviceaccount-controller",)),
+        ControllerSpec("node-lifecycle", _node_lifecycle, aliases=("node-lifecycle-controller",)),
+        ControllerSpec("node-ipam", _node_ipam, aliases=("node-ipam-controller",)),
+        ControllerSpec("disruption", _disruption, aliases=("disruption-controller",)),
+        ControllerSpec(
+            "pod-garbage-collector", _podgc, aliases=("pod-garbage-collector-controller",)
+        ),
+        # stateful workloads
+        ControllerSpec("statefulset", _statefulset, aliases=("statefulset-controller",)),
+        ControllerSpec("daemonset", _daemonset, aliases=("daemonset-controller",)),
     )
 }
 

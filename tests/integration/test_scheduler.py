@@ -59,6 +59,9 @@ async def make_node(
     )
 
 
+PRIORITY_CLASSES = ResourceRef("scheduling.k8s.io", "v1", "priorityclasses", False, "PriorityClass")
+
+
 def mkpod(name: str, cpu: str = "100m", **spec: Any) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "labels": spec.pop("labels", {})},
@@ -167,12 +170,27 @@ async def test_placements_failures_and_preemption(cluster: Client) -> None:
         for e in evs["items"]
     )
     # preemption: fill "small", then a high-priority pod evicts the low one
+    # (priorities come from PriorityClasses, resolved by the Priority admission)
+    for pc_name, value in (("low", 1), ("high", 1000)):
+        await c.create(
+            PRIORITY_CLASSES,
+            {
+                "apiVersion": "scheduling.k8s.io/v1",
+                "kind": "PriorityClass",
+                "metadata": {"name": pc_name},
+                "value": value,
+            },
+        )
     await c.create(
-        PODS, mkpod("filler", "800m", priority=1, nodeSelector={"disk": "hdd"}), namespace="default"
+        PODS,
+        mkpod("filler", "800m", priorityClassName="low", nodeSelector={"disk": "hdd"}),
+        namespace="default",
     )
     assert await wait_for(lambda: node_of(c, "filler")) == "small"
     await c.create(
-        PODS, mkpod("vip", "800m", priority=1000, nodeSelector={"disk": "hdd"}), namespace="default"
+        PODS,
+        mkpod("vip", "800m", priorityClassName="high", nodeSelector={"disk": "hdd"}),
+        namespace="default",
     )
 
     async def filler_gone() -> bool:
