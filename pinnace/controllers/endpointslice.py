@@ -23,10 +23,9 @@ one endpoint per selected pod with an IPv4 address that has not finished:
 Reconciling keeps endpoints where they are when they did not change, updates
 changed ones in place, fills slices that have room before creating new ones
 and deletes slices left empty — so a pod becoming ready rewrites one slice,
-not all of them (:func:`plan_slices` is the pure part, unit-tested). Upstream
-keeps one empty placeholder slice for a Service with no endpoints; pinnace's
-API schema refuses a slice with no endpoints, so here such a Service has no
-slice (``PLACEHOLDER``). Slices of a
+not all of them (:func:`plan_slices` is the pure part, unit-tested). Like
+upstream, a Service with no endpoints keeps one empty placeholder slice
+(``PLACEHOLDER``). Slices of a
 Service that lost its selector or went away are deleted (the garbage collector
 would remove the latter too, through the owner reference).
 
@@ -320,7 +319,7 @@ class EndpointSliceController(Controller):
     MAX_ENDPOINTS_PER_SLICE: ClassVar[int] = MAX_ENDPOINTS_PER_SLICE
     #: upstream keeps an empty placeholder slice for a Service without endpoints; our
     #: API schema requires a non-empty ``endpoints`` list, so there is none here
-    PLACEHOLDER: ClassVar[bool] = False
+    PLACEHOLDER: ClassVar[bool] = True
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)

@@ -296,6 +296,16 @@ def _primitive_problem(name: str, v: Any) -> tuple[ErrorType, str] | None:
 _TYPE_META = ("apiVersion", "kind")
 
 
+# required fields that upstream's validators accept empty (its decoder never
+# checks OpenAPI's required list; these are the cases where "" or [] is valid)
+EMPTY_ALLOWED = frozenset(
+    {
+        ("io.k8s.apimachinery.pkg.apis.meta.v1.Condition", "message"),
+        ("io.k8s.api.discovery.v1.EndpointSlice", "endpoints"),
+    }
+)
+
+
 def _missing(v: Any, t: TypeRef) -> bool:
     """A required field counts as missing when absent, null, or (like upstream's
     ``len(x) == 0`` checks) an empty string, list or map; ``{}`` for a struct
@@ -336,7 +346,10 @@ class _Walker:
             return
         fields = s.fields
         for req in _required(s):
-            if _missing(obj.get(req.name), req.type):
+            v = obj.get(req.name)
+            if v is not None and (s.full_name, req.name) in EMPTY_ALLOWED:
+                continue
+            if _missing(v, req.type):
                 self.errors.append(FieldError.required(_join(path, req.name)))
         for key, value in obj.items():
             f = fields.get(key)

@@ -348,3 +348,18 @@ def test_real_deployment_validates() -> None:
     assert (errors, problems) == ([], ['unknown field "spec.foo"'])
     errors, _ = validate_structure(with_change("spec.replicas", "x"), DEPLOYMENT, strict=False)
     assert [e.field for e in errors] == ["spec.replicas"]
+
+
+def test_empty_values_upstream_allows() -> None:
+    from pinnace.api.resources import catalog
+
+    catalog()
+    pdb_status = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "s"},
+        "addressType": "IPv4",
+        "endpoints": [],
+    }
+    errors, _ = validate_structure(pdb_status, "io.k8s.api.discovery.v1.EndpointSlice", strict=True)
+    assert errors == []
