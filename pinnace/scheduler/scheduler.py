@@ -10,7 +10,10 @@ Concurrency model (one event loop):
   (PreFilter → Filter on a sample of nodes → PostFilter/preemption on failure
   → PreScore/Score → pick the best node → assume → Reserve → Permit). It never
   awaits in between, so the snapshot cannot change under it, and the next
-  cycle already sees the assumed pod;
+  cycle already sees the assumed pod. Cycles run back to back for up to
+  ``time_slice`` (20 ms) before the loop yields, so that an API server
+  sharing the event loop cannot reduce the scheduler to one pod per loop
+  iteration;
 * each *binding cycle* (PreBind → Bind → PostBind) is a task, at most
   ``bind_concurrency`` at once; failures forget the assumed pod and requeue.
 
@@ -27,6 +30,7 @@ import contextlib
 import logging
 import random
 import socket
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC
@@ -75,6 +79,7 @@ log = logging.getLogger("pinnace.scheduler")
 Obj = dict[str, Any]
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+_MIN_FILTER_CHUNK = 64  # filter at least this many nodes per batch (a few are wasted at most)
 
 #: informers the scheduler keeps (plural → (group, version)); absent ones are skipped
 WATCHED = {
@@ -142,6 +147,7 @@ class Scheduler:
         clock: Clock = REAL_CLOCK,
         seed: int | None = None,
         bind_concurrency: int = 128,
+        time_slice: float = 0.02,
     ) -> None:
         self.client = client
         self.config = config or SchedulerConfig()
@@ -152,6 +158,7 @@ class Scheduler:
         self.factory: SharedInformerFactory | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bind_sem = asyncio.Semaphore(bind_concurrency)
+        self.time_slice = time_slice
         self.next_start_node_index = 0
         self.frameworks: dict[str, Framework] = {
             p.scheduler_name: Framework(p, self) for p in self.config.profiles
@@ -423,7 +430,53 @@ class Scheduler:
         if not fw.filter_plugins:
             self.next_start_node_index = (start + to_find) % n
             return [nodes[(start + i) % n] for i in range(to_find)]
-        run = fw.run_filter_with_nominated_pods if self.queue._nominated else fw.run_filter
+        statuses = diagnosis.node_statuses
+        plugins = diagnosis.unschedulable_plugins
+        if self.queue._nominated:
+            return self._filter_node_by_node(fw, state, pod, nodes, start, to_find, diagnosis)
+        # Filter in chunks, plugin by plugin over each chunk (Framework.run_filter_batch),
+        # with the result of node-by-node filtering from ``start``: the first
+        # ``to_find`` feasible nodes in rotated order; the start index moves past
+        # the last node that was needed.
+        feasible: list[NodeInfo] = []
+        pos = 0
+        while pos < n and len(feasible) < to_find:
+            k = min(max(to_find - len(feasible), _MIN_FILTER_CHUNK), n - pos)
+            a = (start + pos) % n
+            chunk = nodes[a : a + k] if a + k <= n else nodes[a:] + nodes[: a + k - n]
+            ok, failed = fw.run_filter_batch(state, pod, chunk)
+            need = to_find - len(feasible)
+            limit = k  # how many nodes of the chunk count as processed
+            if len(ok) > need:
+                # more than needed: cut after the last needed node
+                last = ok[need - 1]
+                limit = next(i for i, ni in enumerate(chunk) if ni is last) + 1
+                ok = ok[:need]
+                kept = {id(ni) for ni in chunk[:limit]}
+                failed = [(ni, st) for ni, st in failed if id(ni) in kept]
+            for ni, st in failed:
+                if st.code == Code.ERROR:
+                    raise RuntimeError(f"running Filter plugin {st.plugin}: {st.message()}")
+                statuses[ni.name] = st
+                plugins.add(st.plugin)
+            feasible.extend(ok)
+            pos += limit
+        self.next_start_node_index = (start + pos) % n
+        return feasible
+
+    def _filter_node_by_node(
+        self,
+        fw: Framework,
+        state: CycleState,
+        pod: PodInfo,
+        nodes: list[NodeInfo],
+        start: int,
+        to_find: int,
+        diagnosis: Diagnosis,
+    ) -> list[NodeInfo]:
+        """Filtering while pods are nominated: each node also as if the nominated
+        pods were on it."""
+        n = len(nodes)
         feasible: list[NodeInfo] = []
         statuses = diagnosis.node_statuses
         plugins = diagnosis.unschedulable_plugins
@@ -431,7 +484,7 @@ class Scheduler:
         for i in range(n):
             ni = nodes[(start + i) % n]
             processed += 1
-            st = run(state, pod, ni)
+            st = fw.run_filter_with_nominated_pods(state, pod, ni)
             if st is None or st.code == Code.SUCCESS:
                 feasible.append(ni)
                 if len(feasible) >= to_find:
@@ -455,18 +508,13 @@ class Scheduler:
         return fw.run_score(state, pod, nodes)
 
     def select_host(self, nodes: list[NodeInfo], scores: list[int]) -> str:
-        """The highest score; ties broken uniformly at random (reservoir sampling)."""
-        best = -1
-        chosen = ""
-        ties = 0
-        for ni, s in zip(nodes, scores, strict=True):
-            if s > best:
-                best, chosen, ties = s, ni.name, 1
-            elif s == best:
-                ties += 1
-                if self.random.randrange(ties) == 0:
-                    chosen = ni.name
-        return chosen
+        """The highest score; ties broken uniformly at random (upstream uses
+        reservoir sampling; one draw over the tied nodes is the same distribution)."""
+        best = max(scores)
+        ties = [i for i, s in enumerate(scores) if s == best]
+        if len(ties) == 1:
+            return nodes[ties[0]].name
+        return nodes[ties[self.random.randrange(len(ties))]].name
 
     # --- binding cycle -------------------------------------------------------------------
 
@@ -655,16 +703,26 @@ class Scheduler:
                 self.queue.move_all_to_active_or_backoff(q_events.ASSIGNED_POD_DELETE)
 
     async def scheduling_loop(self) -> None:
+        """Pop and schedule pods; yield to the loop (informers, bindings, and the
+        API server when in-process) after at most ``time_slice`` seconds of
+        back-to-back cycles. Yielding after every pod would give the scheduler
+        one cycle per loop iteration, which a busy API server in the same loop
+        stretches to milliseconds."""
         while True:
             try:
-                q = await self.queue.pop()
+                q: QueuedPodInfo | None = await self.queue.pop()
             except QueueClosed:
                 return
-            try:
-                self.schedule_one(q)
-            except Exception:
-                log.exception("scheduling %s crashed", q.pod.key)
-                self.queue.done(q.uid)
+            deadline = time.monotonic() + self.time_slice
+            while q is not None:
+                try:
+                    self.schedule_one(q)
+                except Exception:
+                    log.exception("scheduling %s crashed", q.pod.key)
+                    self.queue.done(q.uid)
+                if time.monotonic() >= deadline:
+                    break
+                q = self.queue.pop_nowait()
             await asyncio.sleep(0)  # let informers and bindings run
 
     async def run(self) -> None:

@@ -7,6 +7,13 @@ semantics (first failing filter wins; PreFilter/PreScore ``Skip`` skips that
 plugin's Filter/Score; scores are normalized per plugin, then weighted and
 summed; PostFilter stops at the first plugin that succeeds).
 
+Hot path: Filter and Score run plugin by plugin over a list of nodes
+(:meth:`Framework.run_filter_batch`, :meth:`Framework.run_score`), through a
+plugin's ``filter_nodes``/``score_nodes`` when it has them, so the per-node
+cost is a loop inside one plugin call rather than a call per plugin and
+node. Results are the same as node by node: each plugin only sees the nodes
+the plugins before it accepted, and a node's status is the first failure.
+
 It is also the plugins' :class:`~pinnace.scheduler.framework.interface.Handle`:
 cluster access (listers, client, events, nominated pods) comes from a
 :class:`Cluster` object the scheduler provides (tests use
@@ -24,9 +31,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pinnace.scheduler.config import IGNORED_PLUGINS, ConfigError, PluginRef, ProfileConfig
 from pinnace.scheduler.framework.interface import (
     MAX_NODE_SCORE,
+    BatchFilterPlugin,
+    BatchScorePlugin,
     BindPlugin,
     CycleState,
     FilterPlugin,
+    FilterSkipPlugin,
     NodeScore,
     PermitPlugin,
     PostBindPlugin,
@@ -178,6 +188,24 @@ class Framework:
         self.pre_filter_extensions = [
             p for p in self.pre_filter_plugins if isinstance(p, PreFilterExtensions)
         ]
+        self._filter_skippers = [p for p in self.filter_plugins if isinstance(p, FilterSkipPlugin)]
+        # (plugin, its batch filter or None)
+        self._filter_runners: list[tuple[Any, Callable[..., list[Status | None]] | None]] = [
+            (p, p.filter_nodes if isinstance(p, BatchFilterPlugin) else None)
+            for p in self.filter_plugins
+        ]
+        # (plugin, weight, its batch score or None, its normalize or None)
+        self._score_runners: list[
+            tuple[Any, int, Callable[..., list[int]] | None, Callable[..., Status | None] | None]
+        ] = [
+            (
+                p,
+                w,
+                p.score_nodes if isinstance(p, BatchScorePlugin) else None,
+                p.normalize_score if isinstance(p, ScoreExtensions) else None,
+            )
+            for p, w in self.score_plugins
+        ]
         self.waiting_pods: dict[str, asyncio.Future[Status | None]] = {}
 
     # --- construction --------------------------------------------------------------------
@@ -309,6 +337,10 @@ class Framework:
                     else:
                         msg = f"node(s) didn't satisfy plugin {with_nodes[0]}"
                     return None, Status.unresolvable(msg, plugin=p.name)
+        skip = state.skip_filter
+        for p in self._filter_skippers:
+            if p.name not in skip and p.filter_skippable(state, pod):
+                skip.add(p.name)
         return result, None
 
     def run_filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
@@ -320,6 +352,35 @@ class Framework:
             if s is not None and s.code != Code.SUCCESS:
                 return s.with_plugin(p.name)
         return None
+
+    def run_filter_batch(
+        self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]
+    ) -> tuple[list[NodeInfo], list[tuple[NodeInfo, Status]]]:
+        """:meth:`run_filter` on every node of ``nodes``: (the nodes that pass, in
+        order; (node, first failing status) for the others)."""
+        skip = state.skip_filter
+        failed: list[tuple[NodeInfo, Status]] = []
+        survivors = nodes
+        for p, batch in self._filter_runners:
+            if skip and p.name in skip:
+                continue
+            if not survivors:
+                break
+            if batch is not None:
+                statuses = batch(state, pod, survivors)
+            else:
+                f = p.filter
+                statuses = [f(state, pod, n) for n in survivors]
+            if not any(statuses):
+                continue
+            keep: list[NodeInfo] = []
+            for n, st in zip(survivors, statuses, strict=True):
+                if st is None or st.code == Code.SUCCESS:
+                    keep.append(n)
+                else:
+                    failed.append((n, st.with_plugin(p.name)))
+            survivors = keep
+        return survivors, failed
 
     def run_filter_with_nominated_pods(
         self, state: CycleState, pod: PodInfo, node: NodeInfo
@@ -402,26 +463,36 @@ class Framework:
 
     def run_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
         """Total weighted score per node (same order as ``nodes``)."""
-        totals = [0] * len(nodes)
+        totals: list[int] | None = None
         skip = state.skip_score
-        for p, weight in self.score_plugins:
-            if p.name in skip:
+        for p, weight, batch, normalize in self._score_runners:
+            if skip and p.name in skip:
                 continue
-            score = p.score
-            raw = [score(state, pod, n) for n in nodes]
-            if isinstance(p, ScoreExtensions):
+            if batch is not None:
+                raw = batch(state, pod, nodes)
+            else:
+                score = p.score
+                raw = [score(state, pod, n) for n in nodes]
+            if normalize is not None:
                 scores = [NodeScore(n.name, s) for n, s in zip(nodes, raw, strict=True)]
-                st = p.normalize_score(state, pod, scores)
+                st = normalize(state, pod, scores)
                 if st is not None and not st.is_success():
                     raise RuntimeError(f"{p.name} NormalizeScore failed: {st.message()}")
                 raw = [s.score for s in scores]
-            for i, s in enumerate(raw):
-                if s < 0 or s > MAX_NODE_SCORE:
-                    raise RuntimeError(
-                        f"plugin {p.name} returned an invalid score {s} for node {nodes[i].name}"
-                    )
-                totals[i] += s * weight
-        return totals
+            if raw and (min(raw) < 0 or max(raw) > MAX_NODE_SCORE):
+                for i, s in enumerate(raw):
+                    if s < 0 or s > MAX_NODE_SCORE:
+                        raise RuntimeError(
+                            f"plugin {p.name} returned an invalid score {s} "
+                            f"for node {nodes[i].name}"
+                        )
+            if totals is None:
+                totals = list(raw) if weight == 1 else [s * weight for s in raw]
+            elif weight == 1:
+                totals = [t + s for t, s in zip(totals, raw, strict=True)]
+            else:
+                totals = [t + s * weight for t, s in zip(totals, raw, strict=True)]
+        return totals if totals is not None else [0] * len(nodes)
 
     def run_reserve(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         for p in self.reserve_plugins:

@@ -15,6 +15,10 @@ bind fails, :meth:`forget_pod` removes it. After :meth:`finish_binding`, an
 assumed pod the informer never confirms expires after ``assumed_ttl`` seconds
 (:meth:`cleanup_expired`), a safety net for lost watch events.
 
+Counters: how many nodes are cordoned and how many carry a taint of each
+effect, kept up to date as nodes change, so that plugins can tell in O(1)
+that their Filter or Score cannot tell nodes apart this cycle.
+
 Node order: :meth:`node_list` interleaves zones (upstream's ``nodeTree``), so
 that scoring only a sample of the nodes still spreads across zones.
 """
@@ -55,6 +59,8 @@ class Snapshot:
         self._affinity_list: list[NodeInfo] | None = None
         self._anti_affinity_list: list[NodeInfo] | None = None
         self.images: dict[str, ImageState] = {}
+        self.unschedulable_nodes = 0
+        self.taint_effects: dict[str, int] = {}  # effect -> nodes with such a taint
 
     @classmethod
     def from_objects(cls, nodes: Iterable[Obj], pods: Iterable[Obj] = ()) -> Snapshot:
@@ -128,7 +134,21 @@ class Snapshot:
     def assumed_count(self) -> int:
         return sum(1 for st in self._pods.values() if st.assumed)
 
+    def nodes_with_taint_effect(self, *effects: str) -> int:
+        """How many nodes have a taint with one of ``effects`` (an upper bound
+        when a node has taints of several of them)."""
+        return sum(self.taint_effects.get(e, 0) for e in effects)
+
     # --- nodes ---------------------------------------------------------------------------
+
+    def _count(self, ni: NodeInfo, n: int) -> None:
+        if not ni.node:
+            return
+        if ni.unschedulable:
+            self.unschedulable_nodes += n
+        effects = {str(t.get("effect") or "") for t in ni.taints}
+        for e in effects:
+            self.taint_effects[e] = self.taint_effects.get(e, 0) + n
 
     def _invalidate(self, structure: bool = True) -> None:
         if structure:
@@ -144,8 +164,10 @@ class Snapshot:
             self._nodes[name] = ni
         else:
             self._remove_images(ni)
+            self._count(ni, -1)
         ni.set_node(node)
         self._add_images(ni)
+        self._count(ni, 1)
         self._invalidate()
         return ni
 
@@ -156,8 +178,10 @@ class Snapshot:
         if ni is None or not ni.node:
             return self.add_node(node)
         self._remove_images(ni)
+        self._count(ni, -1)
         ni.set_node(node)
         self._add_images(ni)
+        self._count(ni, 1)
         # zone interleaving depends on labels only
         self._invalidate(structure=labels_before != ni.labels)
         return ni
@@ -167,6 +191,7 @@ class Snapshot:
         if ni is None:
             return
         self._remove_images(ni)
+        self._count(ni, -1)
         if ni.pods:
             # pods may still be deleted later; keep them on a node-less entry
             ni.node = {}

@@ -132,6 +132,9 @@ class PodInfo:
         "preferred_affinity_terms",
         "preferred_anti_affinity_terms",
         "priority",
+        "req_cpu",
+        "req_mem",
+        "req_other",
         "requests",
         "required_affinity_terms",
         "required_anti_affinity_terms",
@@ -150,6 +153,12 @@ class PodInfo:
         self.node_name = str(spec.get("nodeName") or "")
         self.priority = pod_priority(pod)
         self.requests = pod_requests(pod)
+        # plain ints for the filter/score hot paths
+        self.req_cpu = self.requests.get(CPU, 0)
+        self.req_mem = self.requests.get(MEMORY, 0)
+        self.req_other = tuple(
+            (k, v) for k, v in self.requests.items() if v > 0 and k not in (CPU, MEMORY, PODS)
+        )
         nz = pod_requests(pod, non_zero=True)
         self.non_zero_cpu = nz.get(CPU, 0)
         self.non_zero_mem = nz.get(MEMORY, 0)
@@ -219,7 +228,13 @@ class NodeInfo:
     """A node and the pods placed (or assumed) on it."""
 
     __slots__ = (
+        "alloc_cpu",
+        "alloc_mem",
+        "alloc_pods",
         "allocatable",
+        "free_cpu",
+        "free_mem",
+        "free_pods",
         "generation",
         "images",
         "labels",
@@ -230,6 +245,8 @@ class NodeInfo:
         "pods",
         "pods_with_affinity",
         "pods_with_required_anti_affinity",
+        "req_cpu",
+        "req_mem",
         "requested",
         "taints",
         "unschedulable",
@@ -243,8 +260,14 @@ class NodeInfo:
         self.taints: list[Mapping[str, Any]] = []
         self.unschedulable = False
         self.allocatable: dict[str, int] = {}
+        # allocatable and requested cpu/memory/pods as plain ints (hot paths);
+        # ``allocatable``/``requested`` hold every resource
+        self.alloc_cpu = self.alloc_mem = self.alloc_pods = 0
         self.images: dict[str, int] = {}  # normalized image name -> size
         self.requested: dict[str, int] = {}
+        self.req_cpu = self.req_mem = 0
+        # allocatable minus requested (and pod slots left): what Filter compares against
+        self.free_cpu = self.free_mem = self.free_pods = 0
         self.non_zero_cpu = 0
         self.non_zero_mem = 0
         self.pods: dict[str, PodInfo] = {}
@@ -265,6 +288,10 @@ class NodeInfo:
         self.taints = list(spec.get("taints") or [])
         self.unschedulable = bool(spec.get("unschedulable"))
         self.allocatable = _resources(status.get("allocatable") or status.get("capacity"))
+        self.alloc_cpu = self.allocatable.get(CPU, 0)
+        self.alloc_mem = self.allocatable.get(MEMORY, 0)
+        self.alloc_pods = self.allocatable.get(PODS, 0)
+        self._refresh_free()
         images: dict[str, int] = {}
         for img in status.get("images") or []:
             size = int(img.get("sizeBytes") or 0)
@@ -273,9 +300,14 @@ class NodeInfo:
         self.images = images
         self.generation = next(_generation)
 
+    def _refresh_free(self) -> None:
+        self.free_cpu = self.alloc_cpu - self.req_cpu
+        self.free_mem = self.alloc_mem - self.req_mem
+        self.free_pods = self.alloc_pods - len(self.pods)
+
     @property
     def allowed_pods(self) -> int:
-        return self.allocatable.get(PODS, 0)
+        return self.alloc_pods
 
     def add_pod(self, pi: PodInfo) -> None:
         if pi.uid in self.pods:
@@ -288,10 +320,13 @@ class NodeInfo:
         req = self.requested
         for k, v in pi.requests.items():
             req[k] = req.get(k, 0) + v
+        self.req_cpu += pi.req_cpu
+        self.req_mem += pi.req_mem
         self.non_zero_cpu += pi.non_zero_cpu
         self.non_zero_mem += pi.non_zero_mem
         for hp in pi.host_ports:
             self.used_ports[hp] = self.used_ports.get(hp, 0) + 1
+        self._refresh_free()
         self.generation = next(_generation)
 
     def remove_pod(self, pi: PodInfo) -> bool:
@@ -303,6 +338,8 @@ class NodeInfo:
         req = self.requested
         for k, v in old.requests.items():
             req[k] = req.get(k, 0) - v
+        self.req_cpu -= old.req_cpu
+        self.req_mem -= old.req_mem
         self.non_zero_cpu -= old.non_zero_cpu
         self.non_zero_mem -= old.non_zero_mem
         for hp in old.host_ports:
@@ -311,6 +348,7 @@ class NodeInfo:
                 self.used_ports[hp] = n
             else:
                 self.used_ports.pop(hp, None)
+        self._refresh_free()
         self.generation = next(_generation)
         return True
 
@@ -322,8 +360,16 @@ class NodeInfo:
         c.taints = self.taints
         c.unschedulable = self.unschedulable
         c.allocatable = self.allocatable
+        c.alloc_cpu = self.alloc_cpu
+        c.alloc_mem = self.alloc_mem
+        c.alloc_pods = self.alloc_pods
         c.images = self.images
         c.requested = dict(self.requested)
+        c.req_cpu = self.req_cpu
+        c.req_mem = self.req_mem
+        c.free_cpu = self.free_cpu
+        c.free_mem = self.free_mem
+        c.free_pods = self.free_pods
         c.non_zero_cpu = self.non_zero_cpu
         c.non_zero_mem = self.non_zero_mem
         c.pods = dict(self.pods)

@@ -29,6 +29,7 @@ __all__ = [
     "pod_request_for",
     "requested_to_capacity_ratio",
     "resource_specs",
+    "score_nodes",
 ]
 
 LEAST_ALLOCATED = "LeastAllocated"
@@ -157,6 +158,124 @@ def balanced_score(requested: list[int], allocatable: list[int], weights: list[i
     return int((1 - std) * MAX_NODE_SCORE)
 
 
+def score_nodes(
+    nodes: Sequence[NodeInfo],
+    pod_requests: list[int],
+    resources: list[ResourceSpec],
+    use_requested: bool,
+    scorer: Scorer,
+) -> list[int]:
+    """:func:`score_node` for each of ``nodes``.
+
+    The default resources (cpu and memory, positive weights) with one of the
+    built-in scorers take a loop over the nodes' plain-int fields with the same
+    integer (and, for balanced allocation, float) arithmetic as the scorer;
+    a node with no cpu or memory allocatable, and every other configuration,
+    goes through :func:`score_node`.
+    """
+    fast = _FAST.get(scorer)
+    if (
+        fast is None
+        or len(resources) != 2
+        or resources[0][0] != CPU
+        or resources[1][0] != MEMORY
+        or resources[0][1] <= 0
+        or resources[1][1] <= 0
+    ):
+        return [score_node(n, pod_requests, resources, use_requested, scorer) for n in nodes]
+    pc, pm = pod_requests
+    out = fast(nodes, pc, pm, resources[0][1], resources[1][1], use_requested)
+    if out and min(out) < 0:
+        for i, v in enumerate(out):
+            if v < 0:  # a node without cpu or memory allocatable
+                out[i] = score_node(nodes[i], pod_requests, resources, use_requested, scorer)
+    return out
+
+
+# The fast loops below are written out (no min/abs calls, no per-node tuples):
+# at 5,000 nodes they run over 500 nodes per pod and dominate the cycle.
+# They return -1 for a node without cpu or memory allocatable.
+
+
+def _least_fast(
+    nodes: Sequence[NodeInfo], pc: int, pm: int, wc: int, wm: int, use_requested: bool
+) -> list[int]:
+    ws = wc + wm
+    out: list[int] = []
+    append = out.append
+    for n in nodes:
+        cc = n.alloc_cpu
+        cm = n.alloc_mem
+        if not cc or not cm:
+            append(-1)
+            continue
+        if use_requested:
+            rc = n.req_cpu + pc
+            rm = n.req_mem + pm
+        else:
+            rc = n.non_zero_cpu + pc
+            rm = n.non_zero_mem + pm
+        sc = 0 if rc > cc else (cc - rc) * MAX_NODE_SCORE // cc
+        sm = 0 if rm > cm else (cm - rm) * MAX_NODE_SCORE // cm
+        append((sc * wc + sm * wm) // ws)
+    return out
+
+
+def _most_fast(
+    nodes: Sequence[NodeInfo], pc: int, pm: int, wc: int, wm: int, use_requested: bool
+) -> list[int]:
+    ws = wc + wm
+    out: list[int] = []
+    append = out.append
+    for n in nodes:
+        cc = n.alloc_cpu
+        cm = n.alloc_mem
+        if not cc or not cm:
+            append(-1)
+            continue
+        if use_requested:
+            rc = n.req_cpu + pc
+            rm = n.req_mem + pm
+        else:
+            rc = n.non_zero_cpu + pc
+            rm = n.non_zero_mem + pm
+        if rc > cc:
+            rc = cc
+        if rm > cm:
+            rm = cm
+        append((rc * MAX_NODE_SCORE // cc * wc + rm * MAX_NODE_SCORE // cm * wm) // ws)
+    return out
+
+
+def _balanced_fast(
+    nodes: Sequence[NodeInfo], pc: int, pm: int, wc: int, wm: int, use_requested: bool
+) -> list[int]:
+    # the weights do not enter the balanced score; same float steps as balanced_score
+    out: list[int] = []
+    append = out.append
+    for n in nodes:
+        cc = n.alloc_cpu
+        cm = n.alloc_mem
+        if not cc or not cm:
+            append(-1)
+            continue
+        if use_requested:
+            fc = (n.req_cpu + pc) / cc
+            fm = (n.req_mem + pm) / cm
+        else:
+            fc = (n.non_zero_cpu + pc) / cc
+            fm = (n.non_zero_mem + pm) / cm
+        if fc > 1.0:
+            fc = 1.0
+        if fm > 1.0:
+            fm = 1.0
+        d = (fc - fm) / 2
+        if d < 0:
+            d = -d
+        append(int((1 - d) * MAX_NODE_SCORE))
+    return out
+
+
 def score_node(
     node: NodeInfo,
     pod_requests: list[int],
@@ -190,3 +309,11 @@ def score_node(
         allocatable.append(cap)
         weights.append(w)
     return scorer(requested, allocatable, weights)
+
+
+_FastScorer = Callable[[Sequence[NodeInfo], int, int, int, int, bool], list[int]]
+_FAST: dict[Scorer, _FastScorer] = {
+    least_allocated: _least_fast,
+    most_allocated: _most_fast,
+    balanced_score: _balanced_fast,
+}

@@ -34,6 +34,12 @@ class BalancedAllocation:
             reqs = [ra.pod_request_for(pod, n, True) for n, _ in self.resources]
         return ra.score_node(node, reqs, self.resources, True, ra.balanced_score)
 
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        reqs = state.read(_KEY)
+        if reqs is None:
+            reqs = [ra.pod_request_for(pod, n, True) for n, _ in self.resources]
+        return ra.score_nodes(nodes, reqs, self.resources, True, ra.balanced_score)
+
 
 def new(args: Mapping[str, Any], handle: Any) -> BalancedAllocation:
     return BalancedAllocation(args)

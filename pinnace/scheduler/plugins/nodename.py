@@ -16,6 +16,9 @@ ERR_REASON = "node(s) didn't match the requested node name"
 class NodeName:
     name = NAME
 
+    def filter_skippable(self, state: CycleState, pod: PodInfo) -> bool:
+        return not pod.node_name
+
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         if pod.node_name and pod.node_name != node.name:
             return Status.unresolvable(ERR_REASON)

@@ -60,6 +60,22 @@ class NodeResourcesFit:
             return False
         return name in self.ignored or name.split("/", 1)[0] in self.ignored_groups
 
+    def filter_nodes(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> list[Status | None]:
+        """``filter`` per node; a node with room for the pod's cpu, memory and one
+        more pod is accepted from plain ints, any other goes through ``filter``."""
+        slow = self.filter
+        if pod.req_other:
+            return [slow(state, pod, n) for n in nodes]
+        cpu, mem = pod.req_cpu, pod.req_mem
+        return [
+            None
+            if n.free_pods > 0 and cpu <= n.free_cpu and mem <= n.free_mem
+            else slow(state, pod, n)
+            for n in nodes
+        ]
+
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         reasons: list[str] = []
         unresolvable = False
@@ -102,6 +118,12 @@ class NodeResourcesFit:
         if reqs is None:
             reqs = [ra.pod_request_for(pod, name, False) for name, _ in self.resources]
         return ra.score_node(node, reqs, self.resources, False, self.scorer)
+
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        reqs = state.read(_PRESCORE_KEY)
+        if reqs is None:
+            reqs = [ra.pod_request_for(pod, name, False) for name, _ in self.resources]
+        return ra.score_nodes(nodes, reqs, self.resources, False, self.scorer)
 
 
 def _reason_order(reason: str) -> tuple[int, str]:

@@ -19,6 +19,13 @@ _TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 class NodeUnschedulable:
     name = NAME
 
+    def __init__(self, handle: Any = None) -> None:
+        self.handle = handle
+
+    def filter_skippable(self, state: CycleState, pod: PodInfo) -> bool:
+        """No cordoned node in the snapshot: nothing to reject."""
+        return self.handle is not None and self.handle.snapshot.unschedulable_nodes == 0
+
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         if not node.unschedulable:
             return None
@@ -28,4 +35,4 @@ class NodeUnschedulable:
 
 
 def new(args: Mapping[str, Any], handle: Any) -> NodeUnschedulable:
-    return NodeUnschedulable()
+    return NodeUnschedulable(handle)

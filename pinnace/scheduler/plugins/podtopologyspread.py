@@ -149,6 +149,10 @@ class PodTopologySpread:
                 f"PodTopologySpreadArgs: unknown defaultingType {self.defaulting_type!r}"
             )
         self.system_defaulted = self.defaulting_type == "System"
+        self._defaults_by_action: dict[str, list[dict[str, Any]]] = {}
+        for c in self.default_constraints:
+            action = c.get("whenUnsatisfiable") or "DoNotSchedule"
+            self._defaults_by_action.setdefault(action, []).append(c)
 
     # --- constraints ---------------------------------------------------------------------
 
@@ -161,11 +165,7 @@ class PodTopologySpread:
                 for c in own
                 if (c.get("whenUnsatisfiable") or "DoNotSchedule") == action
             ], True
-        defaults = [
-            c
-            for c in self.default_constraints
-            if (c.get("whenUnsatisfiable") or "DoNotSchedule") == action
-        ]
+        defaults = self._defaults_by_action.get(action)
         if not defaults:
             return [], False
         selector = self._default_selector(pod)

@@ -5,6 +5,11 @@ tolerate is rejected as unresolvable, naming the first such taint
 (``node(s) had untolerated taint {key: value}``). Score: fewer untolerated
 ``PreferNoSchedule`` taints is better (reverse-normalized count), counting
 only the pod's tolerations with effect ``PreferNoSchedule`` or empty.
+
+When no node of the snapshot has a ``NoSchedule``/``NoExecute`` taint, Filter
+is skipped (``filter_skippable``); when none has a ``PreferNoSchedule`` taint,
+every node would score the same, so PreScore returns ``Skip`` (upstream scores
+them all; a constant added to every node changes no choice).
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ _KEY = "PreScore" + NAME
 class TaintToleration:
     name = NAME
 
+    def __init__(self, handle: Any = None) -> None:
+        self.handle = handle
+
+    def filter_skippable(self, state: CycleState, pod: PodInfo) -> bool:
+        return (
+            self.handle is not None
+            and self.handle.snapshot.nodes_with_taint_effect("NoSchedule", "NoExecute") == 0
+        )
+
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         if not node.taints:
             return None
@@ -38,6 +52,11 @@ class TaintToleration:
     def pre_score(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
     ) -> Status | None:
+        if (
+            self.handle is not None
+            and self.handle.snapshot.nodes_with_taint_effect("PreferNoSchedule") == 0
+        ):
+            return Status.skip()
         tols = [
             t
             for t in pod.spec.get("tolerations") or []
@@ -66,4 +85,4 @@ class TaintToleration:
 
 
 def new(args: Mapping[str, Any], handle: Any) -> TaintToleration:
-    return TaintToleration()
+    return TaintToleration(handle)

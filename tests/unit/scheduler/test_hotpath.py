@@ -1,0 +1,219 @@
+"""The scheduler's fast paths give the same answers as the plain ones: batch
+filter/score against per-node calls, chunked filtering against node-by-node
+filtering, and the Skip/skippable shortcuts only where nothing can differ."""
+
+import random
+
+import pytest
+
+from pinnace.scheduler.config import PluginRef, ProfileConfig
+from pinnace.scheduler.framework import CycleState
+from pinnace.scheduler.framework.errors import Diagnosis
+from pinnace.scheduler.framework.status import Code
+from pinnace.scheduler.framework.types import PodInfo
+from pinnace.scheduler.plugins import _resource_allocation as ra
+from tests.unit.scheduler.helpers import framework, node, pod, scheduler
+
+
+def random_cluster(rng: random.Random, n: int) -> tuple[list[dict], list[dict]]:  # type: ignore[type-arg]
+    nodes, pods = [], []
+    for i in range(n):
+        cpu = rng.choice(["0", "1", "2", "4"])
+        mem = rng.choice(["0", "1Gi", "4Gi"])
+        nodes.append(node(f"n{i}", cpu=cpu, memory=mem, pods=rng.choice([2, 3, 110])))
+        for j in range(rng.randint(0, 3)):
+            pods.append(
+                pod(
+                    f"e{i}-{j}",
+                    rng.choice([None, "300m", "1", "3"]),
+                    rng.choice([None, "256Mi", "2Gi"]),
+                    node_name=f"n{i}",
+                )
+            )
+    return nodes, pods
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("strategy", ["LeastAllocated", "MostAllocated"])
+def test_batch_scores_equal_per_node_scores(seed: int, strategy: str) -> None:
+    rng = random.Random(seed)
+    nodes, pods = random_cluster(rng, 40)
+    profile = ProfileConfig(
+        plugin_args={"NodeResourcesFit": {"scoringStrategy": {"type": strategy}}}
+    )
+    fw, _ = framework(nodes, pods, profile)
+    ns = fw.snapshot.node_list()
+    for p in [pod("p", "500m", "1Gi"), pod("q"), pod("r", "5", "8Gi")]:
+        pi = PodInfo(p)
+        for name in ("NodeResourcesFit", "NodeResourcesBalancedAllocation"):
+            pl = fw.plugins[name]
+            state = CycleState()
+            pl.pre_score(state, pi, ns)
+            assert pl.score_nodes(state, pi, ns) == [pl.score(state, pi, n) for n in ns]
+
+
+def test_fast_scorers_match_generic_scorers() -> None:
+    rng = random.Random(7)
+    nodes, pods = random_cluster(rng, 60)
+    fw, _ = framework(nodes, pods)
+    ns = fw.snapshot.node_list()
+    resources = [("cpu", 2), ("memory", 3)]
+    for scorer in (ra.least_allocated, ra.most_allocated, ra.balanced_score):
+        for use_requested in (True, False):
+            reqs = [rng.randint(0, 4000), rng.randint(0, 2**33)]
+            fast = ra.score_nodes(ns, reqs, resources, use_requested, scorer)
+            slow = [ra.score_node(n, reqs, resources, use_requested, scorer) for n in ns]
+            assert fast == slow
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batch_filter_equals_per_node_filter(seed: int) -> None:
+    rng = random.Random(seed)
+    nodes, pods = random_cluster(rng, 40)
+    fw, _ = framework(nodes, pods)
+    pl = fw.plugins["NodeResourcesFit"]
+    ns = fw.snapshot.node_list()
+    extended = pod("x", "100m")
+    extended["spec"]["containers"][0]["resources"]["requests"]["example.com/gpu"] = "1"
+    for p in [pod("p", "500m", "1Gi"), pod("q"), pod("r", "3", "3Gi"), extended]:
+        pi = PodInfo(p)
+        state = CycleState()
+        assert pl.filter_nodes(state, pi, ns) == [pl.filter(state, pi, n) for n in ns]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_chunked_filtering_equals_node_by_node(seed: int) -> None:
+    rng = random.Random(seed)
+    nodes, pods = random_cluster(rng, rng.choice([30, 150, 400]))
+    for pct in (0, 10, 50, 100):
+        for p in [pod("p", "500m", "1Gi"), pod("r", "3", "3Gi"), pod("big", "8")]:
+            s1 = scheduler(nodes, pods)
+            s2 = scheduler(nodes, pods)
+            fw1 = next(iter(s1.frameworks.values()))
+            fw2 = next(iter(s2.frameworks.values()))
+            fw1.percentage_of_nodes_to_score = fw2.percentage_of_nodes_to_score = pct
+            start = rng.randrange(len(nodes))
+            s1.next_start_node_index = s2.next_start_node_index = start
+            pi = PodInfo(p)
+            st1, st2 = CycleState(), CycleState()
+            fw1.run_pre_filter(st1, pi)
+            fw2.run_pre_filter(st2, pi)
+            d1, d2 = Diagnosis(), Diagnosis()
+            ns1, ns2 = s1.snapshot.node_list(), s2.snapshot.node_list()
+            got = s1._find_nodes_that_pass_filters(fw1, st1, pi, ns1, d1)
+            from pinnace.scheduler.scheduler import num_feasible_nodes_to_find
+
+            want = s2._filter_node_by_node(
+                fw2, st2, pi, ns2, start, num_feasible_nodes_to_find(pct, len(ns2)), d2
+            )
+            assert [n.name for n in got] == [n.name for n in want]
+            assert s1.next_start_node_index == s2.next_start_node_index
+            assert d1.node_statuses == d2.node_statuses
+            assert d1.unschedulable_plugins == d2.unschedulable_plugins
+
+
+def test_filters_that_cannot_reject_are_skipped_and_come_back() -> None:
+    taint = {"key": "k", "value": "v", "effect": "NoSchedule"}
+    s = scheduler([node("a"), node("b")])
+    fw = next(iter(s.frameworks.values()))
+    state = CycleState()
+    fw.run_pre_filter(state, PodInfo(pod("p")))
+    assert {"NodeName", "NodeUnschedulable", "TaintToleration"} <= state.skip_filter
+    s.on_node_update(node("b"), node("b", taints=[taint], unschedulable=True))
+    assert s.snapshot.unschedulable_nodes == 1
+    assert s.snapshot.nodes_with_taint_effect("NoSchedule") == 1
+    state = CycleState()
+    fw.run_pre_filter(state, PodInfo(pod("p")))
+    assert not {"NodeUnschedulable", "TaintToleration"} & state.skip_filter
+    assert fw.run_filter(state, PodInfo(pod("p")), s.snapshot.get("b")) is not None  # type: ignore[arg-type]
+    s.on_node_delete(node("b"))
+    assert s.snapshot.unschedulable_nodes == 0
+    assert s.snapshot.nodes_with_taint_effect("NoSchedule", "NoExecute") == 0
+
+
+def test_score_plugins_that_cannot_tell_nodes_apart_skip() -> None:
+    prefer = {"key": "k", "value": "v", "effect": "PreferNoSchedule"}
+    image = {"names": ["registry.k8s.io/big:1"], "sizeBytes": 500 * 1024 * 1024}
+    fw, _ = framework([node("a"), node("b")])
+    ns = fw.snapshot.node_list()
+    pi = PodInfo(pod("p"))
+    for name in ("TaintToleration", "ImageLocality"):
+        st = fw.plugins[name].pre_score(CycleState(), pi, ns)
+        assert st is not None and st.code == Code.SKIP
+    fw, _ = framework([node("a", taints=[prefer], images=[image]), node("b")])
+    ns = fw.snapshot.node_list()
+    p = pod("p")
+    p["spec"]["containers"][0]["image"] = "registry.k8s.io/big:1"
+    for name in ("TaintToleration", "ImageLocality"):
+        assert fw.plugins[name].pre_score(CycleState(), PodInfo(p), ns) is None
+
+
+def test_skipping_constant_scores_keeps_the_choice() -> None:
+    """Without PreferNoSchedule taints or images anywhere, the totals differ from
+    upstream's only by a constant, so the same node wins."""
+    nodes = [node(f"n{i}", cpu=str(1 + i % 3)) for i in range(6)]
+    full = ProfileConfig()
+    fw_fast, _ = framework(nodes, [], full)
+    pi = PodInfo(pod("p", "500m"))
+    ns = fw_fast.snapshot.node_list()
+    state = CycleState()
+    fw_fast.run_pre_score(state, pi, ns)
+    assert {"TaintToleration", "ImageLocality"} <= state.skip_score
+    fast = fw_fast.run_score(state, pi, ns)
+    state2 = CycleState()
+    fw_fast.run_pre_score(state2, pi, ns)
+    state2.skip_score -= {"TaintToleration", "ImageLocality"}
+    slow = fw_fast.run_score(state2, pi, ns)
+    offset = {b - a for a, b in zip(fast, slow, strict=True)}
+    assert len(offset) == 1
+
+
+def test_select_host_picks_among_the_best_only() -> None:
+    s = scheduler([node(f"n{i}") for i in range(6)])
+    ns = s.snapshot.node_list()
+    scores = [3, 7, 1, 7, 7, 2]
+    picked = {s.select_host(ns, scores) for _ in range(200)}
+    assert picked == {ns[1].name, ns[3].name, ns[4].name}
+    assert s.select_host(ns, [1, 2, 9, 2, 2, 2]) == ns[2].name
+
+
+def test_weights_still_apply_with_batch_scores() -> None:
+    nodes = [node("a", cpu="2"), node("b", cpu="8")]
+    profile = ProfileConfig(enabled={"score": [PluginRef("NodeResourcesFit", 5)]})
+    fw, _ = framework(nodes, [], profile)
+    pi = PodInfo(pod("p", "1"))
+    ns = fw.snapshot.node_list()
+    state = CycleState()
+    fw.run_pre_score(state, pi, ns)
+    pl = fw.plugins["NodeResourcesFit"]
+    raw = [pl.score(state, pi, n) for n in ns]
+    bal = fw.plugins["NodeResourcesBalancedAllocation"]
+    braw = [bal.score(state, pi, n) for n in ns]
+    assert fw.run_score(state, pi, ns) == [5 * a + b for a, b in zip(raw, braw, strict=True)]
+
+
+async def test_scheduling_loop_runs_cycles_back_to_back() -> None:
+    """One turn of the event loop schedules every pod that is ready (within the
+    time slice), instead of one pod per turn."""
+    import asyncio
+
+    class SlowApi:  # binds never finish, so scheduled pods stay assumed
+        async def bind(self, *a: object, **kw: object) -> None:
+            await asyncio.Event().wait()
+
+    s = scheduler([node("a", cpu="8"), node("b", cpu="8")])
+    s.client = SlowApi()  # type: ignore[assignment]
+    for i in range(10):
+        s.on_pod_add(pod(f"p{i}", "100m"))
+    task = asyncio.create_task(s.scheduling_loop())
+    try:
+        await asyncio.sleep(0)  # the loop starts and pops the first pod
+        await asyncio.sleep(0)
+        assert s.queue.pending()["active"] == 0
+        assert s.snapshot.assumed_count() == 10
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for t in list(s._tasks):
+            t.cancel()
