@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pinnace.api.schema.openapi import V2_PROTOBUF_CONTENT_TYPE, openapi
+from pinnace.api.schema.openapi import openapi
 from pinnace.apiserver import errors
 
-V2_PROTOBUF = V2_PROTOBUF_CONTENT_TYPE
+# kubectl asks with the "@v1.0" form (V2_PROTOBUF_CONTENT_TYPE); upstream
+# answers with the ".v1.0" form, which Go's mime parser accepts
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 
 
 def serve(request: web.Request, path: str) -> web.Response:

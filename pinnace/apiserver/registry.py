@@ -353,19 +353,29 @@ class ResourceStore:
         await self.cache.wait_for(kv.mod_revision)
         return obj
 
-    async def _current(self, key: str, fresh: bool) -> tuple[Obj | None, int]:
-        """The object and its mod revision: from the cache, or the backend when
-        retrying after a conflict."""
+    async def _source(self, key: str, fresh: bool) -> tuple[Callable[[], Obj] | None, int]:
+        """A loader of the current object (each call decodes a fresh dict, which
+        is cheaper than deep-copying one) and its mod revision: from the cache,
+        or the backend when retrying after a conflict."""
         if not fresh:
             e = self.cache.get_entry(key)
             if e is not None:
-                return self.load(e), e.revision
+                return functools.partial(self.load, e), e.revision
             return None, 0
         kv = await self.backend.get(key)
         if kv is None:
             return None, 0
-        o = self.cache.decode(kv.value, kv.mod_revision)
-        return self.out(o), kv.mod_revision
+        value, rev = kv.value, kv.mod_revision
+
+        def load() -> Obj:
+            return self.out(self.cache.decode(value, rev))
+
+        return load, rev
+
+    async def _current(self, key: str, fresh: bool) -> tuple[Obj | None, int]:
+        """The object and its mod revision (see :meth:`_source`)."""
+        load, rev = await self._source(key, fresh)
+        return (load() if load is not None else None), rev
 
     async def update(
         self,
@@ -424,13 +434,13 @@ class ResourceStore:
         validate_body: bool = False,
         on_missing: Callable[[], Awaitable[Obj]] | None = None,
     ) -> tuple[Obj, bool]:
-        """Read-modify-write with retries on conflict. ``mutate`` gets a deep
+        """Read-modify-write with retries on conflict. ``mutate`` gets a fresh
         copy of the current object and returns the desired one."""
         key = self.key(namespace, name)
         fresh = False
         for _ in range(_MAX_RETRIES):
-            current, cur_rev = await self._current(key, fresh)
-            if current is None:
+            load, cur_rev = await self._source(key, fresh)
+            if load is None:
                 if on_missing is not None:
                     return await on_missing(), True
                 if create_body is not None:
@@ -440,7 +450,8 @@ class ResourceStore:
                 raise errors.not_found(self.resource, name)
             if precondition_rv and precondition_rv != str(cur_rev):
                 raise errors.conflict(self.resource, name, errors.MODIFIED)
-            new = await mutate(copy.deepcopy(current))
+            current = load()
+            new = await mutate(load())
             if validate_body or True:
                 new = self._check_body(new, namespace)
             new_meta = new["metadata"]
@@ -567,9 +578,10 @@ class ResourceStore:
         key = self.key(namespace, name)
         fresh = False
         for _ in range(_MAX_RETRIES):
-            current, cur_rev = await self._current(key, fresh)
-            if current is None:
+            load, cur_rev = await self._source(key, fresh)
+            if load is None:
                 raise errors.not_found(self.resource, name)
+            current = load()
             meta = current["metadata"]
             if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
                 raise errors.conflict(
@@ -586,7 +598,7 @@ class ResourceStore:
                     f"ResourceVersion in object meta: {cur_rev}",
                 )
             await self._admit("DELETE", namespace, name, None, current, ctx)
-            new = copy.deepcopy(current)
+            new = load()
             nmeta = new["metadata"]
             fins = list(nmeta.get("finalizers") or [])
             policy = opts.propagation_policy
@@ -653,7 +665,7 @@ class ResourceStore:
             except KeyNotFoundError:
                 raise errors.not_found(self.resource, name) from None
             await self.cache.wait_for(kv.mod_revision)
-            out = copy.deepcopy(current)
+            out = load()
             out["metadata"]["resourceVersion"] = str(kv.mod_revision)
             return out, False
         raise errors.conflict(self.resource, name, "too many conflicting deletes; please try again")

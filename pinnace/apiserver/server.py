@@ -11,6 +11,8 @@ with their traceback and answered with a generic 500 Status.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import errno
 import gc
 import logging
@@ -26,6 +28,7 @@ from pinnace.api.resources import Catalog, catalog
 from pinnace.api.strategy import strategy_for
 from pinnace.apiserver import errors, metrics, negotiation
 from pinnace.apiserver.admission import AdmissionChain
+from pinnace.apiserver.admission.default_storage_class import IS_DEFAULT, DefaultStorageClass
 from pinnace.apiserver.admission.default_toleration_seconds import DefaultTolerationSeconds
 from pinnace.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from pinnace.apiserver.admission.priority import SYSTEM_CLASSES, Priority
@@ -44,6 +47,7 @@ from pinnace.apiserver.handlers import ResourceHandlers, fields_function
 from pinnace.apiserver.registry import RequestContext, ResourceStore
 from pinnace.apiserver.requestinfo import parse_request
 from pinnace.apiserver.schemahooks import SchemaHooks
+from pinnace.client.transport import UNIX_SCHEME
 from pinnace.storage import Backend, open_backend
 
 log = logging.getLogger("pinnace.apiserver")
@@ -62,6 +66,15 @@ KUBERNETES_VERSION = {
 
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+#: the default StorageClass every cluster starts with (the local-path provisioner's)
+LOCAL_PATH_CLASS: dict[str, Any] = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {"name": "local-path", "annotations": {IS_DEFAULT: "true"}},
+    "provisioner": "pinnace.io/local-path",
+    "reclaimPolicy": "Delete",
+    "volumeBindingMode": "WaitForFirstConsumer",
+}
 SYSTEM_USER = UserInfo("system:apiserver", ("system:masters", "system:authenticated"))
 
 
@@ -82,6 +95,7 @@ class ApiServer:
             mutating=[
                 Priority(self._get_priority_class, self._list_priority_classes),
                 DefaultTolerationSeconds(),
+                DefaultStorageClass(self._list_storage_classes),
             ],
             validating=[NamespaceLifecycle(self._get_namespace)],
         )
@@ -128,8 +142,8 @@ class ApiServer:
             await self.backend.close()
 
     async def _bootstrap(self) -> None:
-        """Objects every cluster has: the default namespaces and the built-in
-        priority classes."""
+        """Objects every cluster has: the default namespaces, the built-in
+        priority classes and the default (local-path) StorageClass."""
         ctx = RequestContext(user=SYSTEM_USER, field_manager="pinnace-apiserver")
         pc_store = self.store("scheduling.k8s.io", "v1", "priorityclasses")
         for pc_name, value in SYSTEM_CLASSES.items():
@@ -148,6 +162,13 @@ class ApiServer:
                 except errors.ApiError as e:
                     if e.code != 409:
                         raise
+        sc_store = self.store("storage.k8s.io", "v1", "storageclasses")
+        if sc_store.cache.get_entry(sc_store.key("", LOCAL_PATH_CLASS["metadata"]["name"])) is None:
+            try:
+                await sc_store.create("", copy.deepcopy(LOCAL_PATH_CLASS), ctx)
+            except errors.ApiError as e:
+                if e.code != 409:
+                    raise
         ns_store = self.store("", "v1", "namespaces")
         for name in DEFAULT_NAMESPACES:
             if ns_store.cache.get_entry(ns_store.key("", name)) is None:
@@ -183,6 +204,10 @@ class ApiServer:
 
     def _list_priority_classes(self) -> list[dict[str, Any]]:
         s = self.stores.get(("scheduling.k8s.io", "v1", "priorityclasses"))
+        return s.cache.list_objects() if s is not None else []
+
+    def _list_storage_classes(self) -> list[dict[str, Any]]:
+        s = self.stores.get(("storage.k8s.io", "v1", "storageclasses"))
         return s.cache.list_objects() if s is not None else []
 
     def _get_namespace(self, name: str) -> dict[str, Any] | None:
@@ -424,6 +449,35 @@ def _bind_socket(address: str, port: int) -> socket.socket:
     return sock
 
 
+async def _start_loopback_site(runner: web.AppRunner, data_dir: Path) -> Path | None:
+    """The listener for the components inside this process: plain HTTP on a
+    Unix socket in a private directory of the data dir. Requests take the
+    same path as over HTTPS (the loopback bearer token → authz → admission →
+    registry) without TCP or TLS on either side. None (the components then use
+    HTTPS loopback) when the socket cannot be made here."""
+    run_dir = data_dir / "run"
+    path = run_dir / "loopback.sock"
+    if len(os.fsencode(path)) > 100:  # sun_path holds 108 bytes
+        log.info("data dir path too long for a Unix socket; components use HTTPS loopback")
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        run_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(run_dir, 0o700)  # only the server's user reaches the socket
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # left by a server that did not stop cleanly
+        sock.bind(str(path))
+        sock.listen(1024)
+        sock.setblocking(False)
+        site = web.SockSite(runner, sock, shutdown_timeout=1.0)
+        await site.start()
+    except OSError as e:
+        sock.close()
+        log.warning("cannot listen on %s (%s); components use HTTPS loopback", path, e)
+        return None
+    return path
+
+
 async def serve(
     config: ServerConfig,
     *,
@@ -454,6 +508,7 @@ async def serve(
         sock.close()
         raise
     _tune_gc()
+    loopback_path: Path | None = None
     runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.SockSite(runner, sock, ssl_context=server_ssl_context(pki), shutdown_timeout=1.0)
@@ -463,19 +518,29 @@ async def serve(
         write_admin_kubeconfig(pki, config.admin_kubeconfig, server=url)
         server.ready.set()
         log.info("serving on %s (storage %s)", url, config.storage_url())
+        # where the in-process local-path provisioner keeps its volumes
+        os.environ.setdefault("PINNACE_LOCAL_PATH_DIR", str(config.data_dir / "storage"))
         components = config.components(config) if config.components else []
+        if any(c.name not in config.disable for c in components):
+            loopback_path = await _start_loopback_site(runner, data_dir)
+        loopback_url = UNIX_SCHEME + str(loopback_path) if loopback_path else url
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(_periodic_full_gc(600.0), name="gc")
+            tg.create_task(_periodic_full_gc(30.0), name="gc")
             for comp in components:
                 if comp.name in config.disable:
                     continue
-                cc = server.loopback_client_config(url, pki.ca_pem(), comp.user, comp.groups)
+                cc = server.loopback_client_config(
+                    loopback_url, pki.ca_pem(), comp.user, comp.groups
+                )
                 tg.create_task(_run_component(comp, cc), name=comp.name)
             if ready is not None:
                 ready.set()
             await asyncio.Event().wait()
     finally:
         await runner.cleanup()
+        if loopback_path is not None:
+            with contextlib.suppress(OSError):
+                loopback_path.unlink()
         await server.stop()
         if os.environ.get("PINNACE_DEBUG_STOP"):
             log.info("stopped")

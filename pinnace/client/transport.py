@@ -11,7 +11,10 @@ A transport moves bytes; it knows nothing about resources, JSON or errors
 :class:`AiohttpTransport` is the implementation for talking to an apiserver in
 another process or machine: one ``aiohttp.ClientSession`` (connection pooling
 and keep-alive) with an SSL context built from the :class:`ClientConfig` (CA,
-client certificate/key, or a bearer token).
+client certificate/key, or a bearer token). A ``server`` of the form
+``unix:///path`` selects plain HTTP over that Unix socket instead: the API
+server's loopback listener for the components running in its own process
+(same handler chain and bearer-token authentication, no TCP or TLS).
 
 **Seam for the in-process loopback transport.** ``pinnace up`` runs all
 components in one process; the apiserver will provide a loopback transport
@@ -48,6 +51,9 @@ __all__ = [
     "build_ssl_context",
     "iter_lines",
 ]
+
+
+UNIX_SCHEME = "unix://"
 
 
 class TransportError(ConnectionError):
@@ -204,6 +210,12 @@ class AiohttpTransport:
     ) -> None:
         self.config = config
         self._base = config.server.rstrip("/")
+        # ``unix:///path/to/socket``: plain HTTP over a Unix socket (the API
+        # server's in-process loopback listener); no TCP, no TLS
+        self._unix_path: str | None = None
+        if self._base.startswith(UNIX_SCHEME):
+            self._unix_path = self._base[len(UNIX_SCHEME) :]
+            self._base = "http://localhost"
         self._ssl: ssl.SSLContext | None = (
             build_ssl_context(config) if self._base.startswith("https:") else None
         )
@@ -216,11 +228,19 @@ class AiohttpTransport:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                ssl=self._ssl if self._ssl is not None else False,
-                limit=self._max_connections,
-                keepalive_timeout=self._keepalive_timeout,
-            )
+            connector: aiohttp.BaseConnector
+            if self._unix_path is not None:
+                connector = aiohttp.UnixConnector(
+                    path=self._unix_path,
+                    limit=self._max_connections,
+                    keepalive_timeout=self._keepalive_timeout,
+                )
+            else:
+                connector = aiohttp.TCPConnector(
+                    ssl=self._ssl if self._ssl is not None else False,
+                    limit=self._max_connections,
+                    keepalive_timeout=self._keepalive_timeout,
+                )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers=self._default_headers,

@@ -139,6 +139,21 @@ def _podgc(ctx: ControllerContext) -> Controller:
     return PodGCController(ctx)
 
 
+# --- storage: PV/PVC binding and the local-path provisioner ---
+
+
+def _persistentvolume_binder(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.persistentvolume import PersistentVolumeController
+
+    return PersistentVolumeController(ctx)
+
+
+def _local_path_provisioner(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.localpath import LocalPathProvisioner
+
+    return LocalPathProvisioner(ctx)
+
+
 #: every controller pinnace has, in start order
 CONTROLLERS: Mapping[str, ControllerSpec] = {
     spec.name: spec
@@ -173,6 +188,13 @@ CONTROLLERS: Mapping[str, ControllerSpec] = {
         # stateful workloads
         ControllerSpec("statefulset", _statefulset, aliases=("statefulset-controller",)),
         ControllerSpec("daemonset", _daemonset, aliases=("daemonset-controller",)),
+        # storage
+        ControllerSpec(
+            "persistentvolume-binder",
+            _persistentvolume_binder,
+            aliases=("persistentvolume-binder-controller",),
+        ),
+        ControllerSpec("local-path-provisioner", _local_path_provisioner),
     )
 }
 

@@ -276,3 +276,15 @@ def test_edit(server: Server, tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     cm = json.loads(server.kubectl("get", "cm", "ec", "-n", "edit", "-o", "json").stdout)
     assert cm["data"]["a"] == "edited"
+
+
+def test_apply_a_list_validates_with_openapi_v2(server: Server, tmp_path: Path) -> None:
+    # kubectl validates kind: List against /openapi/v2 (protobuf)
+    f = tmp_path / "list.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: from-list, namespace: default}\n"
+        "  data: {a: b}\n"
+    )
+    out = server.kubectl("apply", "-f", str(f)).stdout
+    assert "configmap/from-list created" in out

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
+
+import orjson
 
 from pinnace.api.patch._schema import resolve_root
 from pinnace.api.patch.errors import ApplyConflict, PatchError
@@ -66,6 +68,11 @@ class ManagedEntry:
     subresource: str
     time: str | None
     fields: FieldSet
+    # the FieldsV1 JSON of ``fields`` when it came from the field-set cache
+    # (valid while ``fields`` is that very set: an unchanged manager is
+    # written back without walking its set again)
+    v1: bytes | None = field(default=None, repr=False, compare=False)
+    v1_of: FieldSet | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> ManagerKey:
@@ -90,10 +97,52 @@ class ManagedEntry:
         if self.time is not None:
             e["time"] = self.time
         e["fieldsType"] = "FieldsV1"
-        e["fieldsV1"] = self.fields.to_fields_v1()
+        e["fieldsV1"] = _fields_v1(self)
         if self.subresource:
             e["subresource"] = self.subresource
         return e
+
+
+# FieldsV1 JSON → (its field set, its canonical FieldsV1 JSON once known).
+# Objects of one kind written by one client mostly carry the same sets (every
+# pod of a Deployment, every status the kubelet writes), so decoding and
+# re-encoding them is a lookup. Cached sets are shared: field sets are values
+# once built (every operation returns a new set), never changed in place.
+_CACHE_MAX = 2048
+_SETS: dict[bytes, tuple[FieldSet, bytes | None]] = {}
+
+
+def _cache_put(raw: bytes, fs: FieldSet, canonical: bytes | None) -> None:
+    if len(_SETS) >= _CACHE_MAX:
+        _SETS.clear()
+    _SETS[raw] = (fs, canonical)
+
+
+def _decode_fields(value: Any) -> tuple[FieldSet, bytes | None]:
+    """A FieldsV1 value as a set (and its canonical JSON when known)."""
+    try:
+        raw = orjson.dumps(value)
+    except TypeError:
+        return FieldSet.from_fields_v1(value), None
+    hit = _SETS.get(raw)
+    if hit is not None:
+        return hit
+    fs = FieldSet.from_fields_v1(value)
+    _cache_put(raw, fs, None)
+    return fs, None
+
+
+def _fields_v1(entry: ManagedEntry) -> dict[str, Any]:
+    """``entry.fields`` as FieldsV1 (a fresh dict)."""
+    fs = entry.fields
+    if entry.v1_of is fs and entry.v1 is not None:
+        out: dict[str, Any] = orjson.loads(entry.v1)
+        return out
+    out = fs.to_fields_v1()
+    canonical = orjson.dumps(out)
+    _cache_put(canonical, fs, canonical)
+    entry.v1, entry.v1_of = canonical, fs
+    return out
 
 
 def _strip_set() -> FieldSet:
@@ -138,13 +187,16 @@ def decode_managed_fields(entries: Any) -> dict[ManagerKey, ManagedEntry]:
             if not ft:
                 raise ValueError(f"missing fieldsType in managed fields entry {i}")
             raise ValueError(f"invalid fieldsType {ft!r} in managed fields entry {i}")
+        fields, canonical = _decode_fields(e.get("fieldsV1") or {})
         entry = ManagedEntry(
             manager=str(e.get("manager", "")),
             operation=op,
             api_version=e["apiVersion"],
             subresource=str(e.get("subresource", "")),
             time=e.get("time"),
-            fields=FieldSet.from_fields_v1(e.get("fieldsV1") or {}),
+            fields=fields,
+            v1=canonical,
+            v1_of=fields,
         )
         out[entry.key] = entry
     return out

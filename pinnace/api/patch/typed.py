@@ -367,6 +367,14 @@ def compare(lhs: Any, rhs: Any, a: Atom) -> Comparison:
 
 
 def _cmp(c: Comparison, lhs: Any, rhs: Any, a: Atom, path: tuple[str, ...]) -> None:
+    if lhs is MISSING:
+        # everything below is added: build that subtree in one walk instead of
+        # inserting each path from the root (the whole object on a create)
+        node = c.added
+        for pe in path[:-1]:
+            node = node.child(pe)
+        _add(node, path[-1], rhs, a, path[:-1])
+        return
     a = resolve(a, rhs if rhs is not MISSING else lhs)
     probe = rhs if rhs is not MISSING else lhs
     leaf = _leaf(a, probe) or (
@@ -399,8 +407,10 @@ def _cmp_map(
 ) -> None:
     for k, lv in lhs.items():
         rv = rhs.get(k, MISSING)
-        if lv is rv:
-            continue  # shared subtree: unchanged
+        if lv is rv or lv == rv:
+            # shared or equal subtree: unchanged (an equal value compares
+            # equal all the way down, so the walk would find nothing)
+            continue
         ca, _ = child_atom(a, k)
         _cmp(c, lv, rv, ca, (*path, field_pe(k)))
     for k, rv in rhs.items():
@@ -436,6 +446,41 @@ def _cmp_list(
             if ll:
                 _cmp(c, ll[0], MISSING, elem, p)
             c.added.insert(p)
+
+
+def _add(node: FieldSet, pe: str, rhs: Any, a: Atom, path: tuple[str, ...]) -> None:
+    """``_cmp(MISSING, rhs)`` at ``path + (pe,)`` into the added set's ``node``
+    (the set at ``path``): the same paths, built as a tree directly."""
+    a = resolve(a, rhs)
+    if _leaf(a, rhs) or not rhs:
+        node.members.add(pe)
+        return
+    child = node.children.get(pe)
+    if child is None:
+        child = FieldSet()
+    p = (*path, pe)
+    if a.kind == MAP:
+        for k, v in rhs.items():
+            ca, _ = child_atom(a, k)
+            _add(child, field_pe(k), v, ca, p)
+    else:
+        elem = a.elem or DEDUCED_ATOM
+        pes = _item_pes(a, rhs, p)
+        counts: dict[str, int] = {}
+        for ipe in pes:
+            counts[ipe] = counts.get(ipe, 0) + 1
+        done: set[str] = set()
+        for ipe, item in zip(pes, rhs, strict=True):
+            if ipe in done:
+                continue
+            done.add(ipe)
+            if counts[ipe] >= 2:
+                child.members.add(ipe)  # duplicates: the item as a whole
+            else:
+                _add(child, ipe, item, elem, p)
+    node.members.add(pe)
+    if not child.empty():
+        node.children[pe] = child
 
 
 # -- RemoveItems --------------------------------------------------------------

@@ -412,3 +412,51 @@ def test_small_private_schema_set_and_atomic_list() -> None:
             registry=reg,
         )
     assert e.value.conflicts == [('"m"', ".args")]
+
+
+def _walked_update(old: dict[str, Any] | None, new: dict[str, Any], manager: str) -> Any:
+    """What update_managed_fields records, with its field-set cache emptied
+    first (so every set is decoded and encoded by walking it)."""
+    import importlib
+
+    mod = importlib.import_module("pinnace.api.patch.apply")
+    mod._SETS.clear()
+    return update_managed_fields(old, new, manager, schema=SCHEMA, now=T1, api_version="apps/v1")[
+        "metadata"
+    ]["managedFields"]
+
+
+def test_cached_field_sets_match_walked_ones_and_are_not_shared() -> None:
+    created = update_managed_fields(
+        None, manifest(), "creator", schema=SCHEMA, now=T0, api_version="apps/v1"
+    )
+    changed = copy.deepcopy(created)
+    changed["spec"]["replicas"] = 5
+    expected = _walked_update(created, copy.deepcopy(changed), "scaler")
+    # the creator's set now comes from the cache (decoded and encoded before)
+    first = update_managed_fields(
+        created, copy.deepcopy(changed), "scaler", schema=SCHEMA, now=T1, api_version="apps/v1"
+    )["metadata"]["managedFields"]
+    assert first == expected
+    # results are fresh dicts: changing one does not leak into the next
+    first[0]["fieldsV1"]["f:spec"].clear()
+    second = update_managed_fields(
+        created, copy.deepcopy(changed), "scaler", schema=SCHEMA, now=T1, api_version="apps/v1"
+    )["metadata"]["managedFields"]
+    assert second == expected
+
+
+def test_create_and_unchanged_subtrees_record_as_a_full_walk_does() -> None:
+    obj = manifest()
+    obj["spec"]["template"]["spec"]["containers"].append({"name": "side", "image": "busybox"})
+    obj["metadata"]["finalizers"] = ["a", "a"]  # a duplicate set item: owned as a whole
+    fields = decode_managed_fields(_walked_update(None, obj, "creator"))
+    (entry,) = fields.values()
+    paths = {path_string(p) for p in entry.fields.paths()}
+    assert '.metadata.finalizers[="a"]' in paths
+    assert '.spec.template.spec.containers[name="side"].image' in paths
+    # an update that changes nothing owned by anyone else keeps the creator's set
+    again = copy.deepcopy(obj)
+    again["metadata"]["managedFields"] = _walked_update(None, obj, "creator")
+    same = copy.deepcopy(again)
+    assert _walked_update(again, same, "other") == again["metadata"]["managedFields"]
