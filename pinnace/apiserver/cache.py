@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -71,8 +72,17 @@ def make_entry(obj: Obj, revision: int, fields_fn: FieldsFn) -> Entry:
     if not isinstance(meta, dict):
         meta = obj["metadata"] = {}
     meta["resourceVersion"] = str(revision)
-    labels = meta.get("labels") or {}
-    return Entry(orjson.dumps(obj), revision, labels, fields_fn(obj))
+    raw = orjson.dumps(obj)
+    # The entry outlives the decoded object: give it its own small dicts of
+    # interned strings (values repeat across objects: namespaces, node names,
+    # phases) instead of pinning pieces of the decoded object in memory.
+    labels = {_intern(k): _intern(v) for k, v in (meta.get("labels") or {}).items()}
+    fields = {_intern(k): _intern(v) for k, v in fields_fn(obj).items()}
+    return Entry(raw, revision, labels, fields)
+
+
+def _intern(v: Any) -> Any:
+    return sys.intern(v) if type(v) is str else v
 
 
 @dataclass(slots=True)

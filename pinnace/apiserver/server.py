@@ -384,6 +384,11 @@ class ApiServer:
 # -- serving -----------------------------------------------------------------
 
 
+_GC_THRESHOLDS = tuple(
+    int(x) for x in os.environ.get("PINNACE_GC_THRESHOLDS", "700,10,1000000").split(",")
+)
+
+
 def _tune_gc() -> None:
     """The watch cache holds many long-lived objects. With CPython's default
     thresholds a full collection rescans them all every second or so under
@@ -392,7 +397,7 @@ def _tune_gc() -> None:
     run full collections on a timer instead (see docs/performance.md)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(700, 10, 1_000_000)
+    gc.set_threshold(*_GC_THRESHOLDS)
 
 
 async def _periodic_full_gc(interval: float) -> None:

@@ -108,7 +108,7 @@ class ManagedEntry:
 # pod of a Deployment, every status the kubelet writes), so decoding and
 # re-encoding them is a lookup. Cached sets are shared: field sets are values
 # once built (every operation returns a new set), never changed in place.
-_CACHE_MAX = 2048
+_CACHE_MAX = 256  # sets are big (nested nodes); keep the cache small
 _SETS: dict[bytes, tuple[FieldSet, bytes | None]] = {}
 
 
