@@ -72,7 +72,10 @@ def make_entry(obj: Obj, revision: int, fields_fn: FieldsFn) -> Entry:
     if not isinstance(meta, dict):
         meta = obj["metadata"] = {}
     meta["resourceVersion"] = str(revision)
-    raw = orjson.dumps(obj)
+    # orjson hands back a bytes object with its whole growth buffer (4 or 8 KiB
+    # for a 2 KiB pod); the cache keeps it for the object's lifetime, so keep
+    # an exact-size copy instead (one memcpy).
+    raw = memoryview(orjson.dumps(obj)).tobytes()
     # The entry outlives the decoded object: give it its own small dicts of
     # interned strings (values repeat across objects: namespaces, node names,
     # phases) instead of pinning pieces of the decoded object in memory.
