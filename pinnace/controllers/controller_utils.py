@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from functools import cmp_to_key
 from typing import Any
 
-from pinnace.api.selectors import LabelSelector
+from pinnace.api.selectors import LabelSelector, SelectorError, label_selector_from_dict
 from pinnace.client import ApiError, Client, Clock, NotFound, Obj, ResourceLike
 
 __all__ = [
@@ -349,6 +349,21 @@ def pods_to_delete(
 
 
 # --- controller references ------------------------------------------------------------
+
+
+def selecting(candidates: Iterable[Obj], obj: Obj) -> list[Obj]:
+    """The ``candidates`` (same-namespace objects with a ``spec.selector``)
+    whose non-empty selector matches ``obj``'s labels."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    out = []
+    for c in candidates:
+        try:
+            sel = label_selector_from_dict((c.get("spec") or {}).get("selector"))
+        except SelectorError:
+            continue
+        if not sel.empty() and sel.matches(labels):
+            out.append(c)
+    return out
 
 
 def controller_ref_of(obj: Obj) -> dict[str, Any] | None:

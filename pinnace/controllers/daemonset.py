@@ -82,6 +82,7 @@ from pinnace.controllers.controller_utils import (
     new_controller_ref,
     parse_time,
     pod_key,
+    selecting,
     slow_start_batch,
 )
 from pinnace.controllers.deploymentutil import compute_hash, scaled_value
@@ -602,17 +603,8 @@ class DaemonSetController(Controller):
         return ds
 
     def _matching_sets(self, obj: Obj) -> list[Obj]:
-        m = obj.get("metadata") or {}
-        labels = m.get("labels") or {}
-        out = []
-        for ds in self.sets.by_index("namespace", str(m.get("namespace") or "")):
-            try:
-                sel = label_selector_from_dict((ds.get("spec") or {}).get("selector"))
-            except SelectorError:
-                continue
-            if not sel.empty() and sel.matches(labels):
-                out.append(ds)
-        return out
+        ns = str(((obj.get("metadata") or {}).get("namespace")) or "")
+        return selecting(self.sets.by_index("namespace", ns), obj)
 
     def _add_pod(self, pod: Obj) -> None:
         if (pod.get("metadata") or {}).get("deletionTimestamp"):

@@ -89,6 +89,7 @@ from pinnace.controllers.controller_utils import (
     controller_ref_of,
     new_controller_ref,
     parse_time,
+    selecting,
 )
 from pinnace.controllers.replicaset import REPLICASETS
 
@@ -139,17 +140,8 @@ class DeploymentController(Controller):
         return d
 
     def _matching(self, rs: Obj) -> list[Obj]:
-        m = rs.get("metadata") or {}
-        labels = m.get("labels") or {}
-        out = []
-        for d in self.deployments.by_index("namespace", str(m.get("namespace") or "")):
-            try:
-                sel = label_selector_from_dict((d.get("spec") or {}).get("selector"))
-            except SelectorError:
-                continue
-            if not sel.empty() and sel.matches(labels):
-                out.append(d)
-        return out
+        ns = str(((rs.get("metadata") or {}).get("namespace")) or "")
+        return selecting(self.deployments.by_index("namespace", ns), rs)
 
     def _add_rs(self, rs: Obj) -> None:
         m = rs.get("metadata") or {}

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pinnace.client import Obj, ResourceRef
+from pinnace.controllers.controller_utils import parse_time
 
 __all__ = [
     "COMPLETION_INDEX",
@@ -65,16 +66,6 @@ MAX_BACKOFF = 360.0
 def format_time(t: datetime) -> str:
     """``metav1.Time``: RFC 3339 in UTC, whole seconds."""
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def rfc3339(t: datetime) -> str:
