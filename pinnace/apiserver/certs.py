@@ -6,11 +6,15 @@ Everything lives in one directory (``<data-dir>/pki``)::
     ca.crt  ca.key          cluster CA (ECDSA P-256, 10 years, CN pinnace-ca)
     server.crt server.key   serving certificate of the API server
     admin.crt admin.key     client certificate CN=system:admin, O=system:masters
+    apiserver-kubelet-client.crt/.key
+                            the API server's client certificate towards kubelets
+                            (CN=kube-apiserver-kubelet-client, O=system:masters)
 
 :func:`ensure_pki` creates what is missing on the first start and reuses it on
 later ones. The serving certificate is issued again when the set of names it
 must carry changes, when it expires within 30 days, or when it was not signed
-by the current CA; the admin certificate likewise (minus the names). The CA
+by the current CA; the admin and kubelet-client certificates likewise (minus
+the names). The CA
 itself is never replaced once it exists: clients trust it, and silently
 swapping it would lock every one of them out.
 
@@ -43,6 +47,7 @@ __all__ = [
     "ADMIN_GROUP",
     "ADMIN_USER",
     "CA_COMMON_NAME",
+    "KUBELET_CLIENT_USER",
     "CertificateError",
     "Pki",
     "default_server_names",
@@ -56,6 +61,8 @@ CA_COMMON_NAME = "pinnace-ca"
 SERVER_COMMON_NAME = "pinnace-apiserver"
 ADMIN_USER = "system:admin"
 ADMIN_GROUP = "system:masters"
+#: who the API server is when it calls a kubelet (upstream kubeadm's name)
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
 CA_VALIDITY = dt.timedelta(days=3650)
 RENEW_BEFORE = dt.timedelta(days=30)
@@ -93,6 +100,8 @@ class Pki:
     server_key: Path
     admin_cert: Path
     admin_key: Path
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
 
     @classmethod
     def at(cls, pki_dir: Path) -> Pki:
@@ -105,6 +114,8 @@ class Pki:
             server_key=d / "server.key",
             admin_cert=d / "admin.crt",
             admin_key=d / "admin.key",
+            kubelet_client_cert=d / "apiserver-kubelet-client.crt",
+            kubelet_client_key=d / "apiserver-kubelet-client.key",
         )
 
     def ca_pem(self) -> bytes:
@@ -158,19 +169,23 @@ def ensure_pki(pki_dir: Path, *, hosts: list[str], validity_days: int = 365) -> 
         )
         _write_key_and_cert(pki.server_key, pki.server_cert, key, cert)
 
-    admin = _load_cert_if_usable(pki.admin_cert, pki.admin_key, ca_cert, now)
-    if admin is None or _identity(admin) != (ADMIN_USER, [ADMIN_GROUP]):
-        key = _new_key()
-        cert = _issue(
-            ca_cert,
-            ca_key,
-            key,
-            subject=_name(ADMIN_USER, [ADMIN_GROUP]),
-            usage=ExtendedKeyUsageOID.CLIENT_AUTH,
-            now=now,
-            validity=validity,
-        )
-        _write_key_and_cert(pki.admin_key, pki.admin_cert, key, cert)
+    for cert_path, key_path, user in (
+        (pki.admin_cert, pki.admin_key, ADMIN_USER),
+        (pki.kubelet_client_cert, pki.kubelet_client_key, KUBELET_CLIENT_USER),
+    ):
+        client = _load_cert_if_usable(cert_path, key_path, ca_cert, now)
+        if client is None or _identity(client) != (user, [ADMIN_GROUP]):
+            key = _new_key()
+            cert = _issue(
+                ca_cert,
+                ca_key,
+                key,
+                subject=_name(user, [ADMIN_GROUP]),
+                usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+                now=now,
+                validity=validity,
+            )
+            _write_key_and_cert(key_path, cert_path, key, cert)
     return pki
 
 
@@ -301,7 +316,14 @@ def _ensure_ca(pki: Pki, now: dt.datetime) -> tuple[x509.Certificate, ec.Ellipti
         .sign(key, hashes.SHA256())
     )
     # A fresh CA invalidates everything it did not sign: drop the old leaves.
-    for stale in (pki.server_cert, pki.server_key, pki.admin_cert, pki.admin_key):
+    for stale in (
+        pki.server_cert,
+        pki.server_key,
+        pki.admin_cert,
+        pki.admin_key,
+        pki.kubelet_client_cert,
+        pki.kubelet_client_key,
+    ):
         stale.unlink(missing_ok=True)
     _write_key_and_cert(pki.ca_key, pki.ca_cert, key, cert)
     return cert, key

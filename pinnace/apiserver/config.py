@@ -45,6 +45,8 @@ class ServerConfig:
     extra: dict[str, str] = field(default_factory=dict)
     # builds the in-process components to start once the API serves
     components: ComponentFactory | None = None
+    # the in-process node agent's KubeletConfig (None: no agent in this process)
+    kubelet: object | None = None
 
     def storage_url(self) -> str:
         if self.storage:

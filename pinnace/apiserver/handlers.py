@@ -468,7 +468,7 @@ class ResourceHandlers:
     ) -> web.StreamResponse:
         sub = info.subresource
         ns = info.namespace if resource.namespaced else ""
-        if sub not in resource.subresources:
+        if sub.split("/", 1)[0] not in resource.subresources:  # proxy/<path> too
             raise errors.ApiError(
                 404, "NotFound", "the server could not find the requested resource", {}
             )
@@ -507,12 +507,24 @@ class ResourceHandlers:
             return await self.bind(request, resource, store, ns, info.name)
         if sub == "eviction" and verb == "create":
             return await self.evict(request, resource, store, ns, info.name)
-        if sub == "log" and verb == "get":
-            pod = store.get(ns, info.name)
-            raise errors.bad_request(_not_running_message(pod, request.query.get("container", "")))
-        if sub in ("exec", "attach", "portforward", "proxy"):
-            pod = store.get(ns, info.name)
-            raise errors.bad_request(_not_running_message(pod, request.query.get("container", "")))
+        if resource.plural == "pods" and sub in ("log", "exec", "attach", "portforward"):
+            from pinnace.apiserver import nodeproxy
+
+            if sub == "log":
+                if verb != "get":
+                    raise errors.method_not_allowed()
+                return await nodeproxy.pod_log(self.server, request, store, ns, info.name)
+            return await nodeproxy.pod_stream(self.server, request, store, ns, info.name, sub)
+        if sub == "proxy" or sub.startswith("proxy/"):
+            from pinnace.apiserver import nodeproxy
+
+            subpath = sub[len("proxy/") :] if sub.startswith("proxy/") else ""
+            if resource.plural == "nodes":
+                return await nodeproxy.node_proxy(self.server, request, info.name, subpath)
+            if resource.plural == "pods":
+                return await nodeproxy.pod_proxy(
+                    self.server, request, store, ns, info.name, subpath
+                )
         raise errors.method_not_allowed()
 
     async def finalize(
@@ -752,12 +764,3 @@ def _set_insufficient_pods(pdb: Obj) -> None:
             }
         )
     st["conditions"] = conditions
-
-
-def _not_running_message(pod: Obj, container: str) -> str:
-    name = pod["metadata"]["name"]
-    containers = [c.get("name") for c in (pod.get("spec", {}).get("containers") or [])]
-    c = container or (containers[0] if containers else "")
-    if not pod.get("spec", {}).get("nodeName"):
-        return f"pod {name} does not have a host assigned"
-    return f'container "{c}" in pod "{name}" is waiting to start: ContainerCreating'

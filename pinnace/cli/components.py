@@ -54,6 +54,34 @@ class SimComponent:
         await run_sim(client_config, nodes=self.nodes)
 
 
+@dataclass
+class KubeletComponent:
+    """The node agent inside the server (``pinnace up``, ``pinnace server --agent``)."""
+
+    kubelet_config: object
+    pki_dir: str
+    name: str = "kubelet"
+    user: str = "system:node"
+    groups: tuple[str, ...] = ("system:nodes",)
+
+    def __post_init__(self) -> None:
+        node_name = getattr(self.kubelet_config, "node_name", "")
+        self.user = f"system:node:{node_name}"
+
+    async def run(self, client_config: ClientConfig) -> None:
+        from pathlib import Path
+
+        from pinnace.client import Client
+        from pinnace.kubelet import services
+        from pinnace.kubelet.config import KubeletConfig
+        from pinnace.kubelet.kubelet import Kubelet
+
+        assert isinstance(self.kubelet_config, KubeletConfig)
+        async with Client.from_config(client_config.with_rate_limits(100, 200)) as client:
+            factory = services.server_factory_from_pki(Path(self.pki_dir))
+            await Kubelet(client, self.kubelet_config, server_factory=factory).run()
+
+
 def server_components(config: ServerConfig) -> list[Component]:
     """What runs inside the server by default (minus ``--disable``)."""
     comps: list[Component] = [
@@ -63,4 +91,6 @@ def server_components(config: ServerConfig) -> list[Component]:
     sim_nodes = int(config.extra.get("sim_nodes") or 0)
     if sim_nodes > 0:
         comps.append(SimComponent(nodes=sim_nodes))
+    if config.kubelet is not None:
+        comps.append(KubeletComponent(config.kubelet, str(config.pki_dir)))
     return [c for c in comps if c.name not in config.disable]

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pinnace import __version__
+from pinnace.cli.agent import add_agent_command, add_node_flags, kubelet_config_from_args
+from pinnace.cli.image import add_image_commands
 from pinnace.cli.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -252,6 +254,12 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
         "Writes DIR/admin.kubeconfig once it serves.",
     )
     _add_server_flags(server, data_dir_default=env_dir)
+    server.add_argument(
+        "--agent",
+        action="store_true",
+        help="also run a node agent (kubelet) in the server process, as `pinnace up` does",
+    )
+    add_node_flags(server)
     _add_common_flags(server)
     server.set_defaults(func=_cmd_server)
 
@@ -262,6 +270,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
         "(today: the control plane). Writes DIR/admin.kubeconfig once it serves.",
     )
     _add_server_flags(up, data_dir_default=env_dir or DEFAULT_DATA_DIR)
+    add_node_flags(up)
     _add_common_flags(up)
     up.set_defaults(func=_cmd_up)
 
@@ -333,6 +342,9 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     )
     _add_common_flags(sched)
     sched.set_defaults(func=_cmd_scheduler)
+
+    add_agent_command(sub)
+    add_image_commands(sub)
 
     version = sub.add_parser("version", help="print the pinnace version")
     version.set_defaults(func=_cmd_version)
@@ -570,7 +582,18 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             "sim_nodes": str(getattr(args, "sim_nodes", 0) or 0),
             "scheduler_config": getattr(args, "scheduler_config", "") or "",
         },
+        kubelet=_kubelet_config(args),
     )
+
+
+def _kubelet_config(args: argparse.Namespace) -> object | None:
+    """The in-process node agent's settings (``up``, or ``server --agent``)."""
+    if args.command == "server" and not getattr(args, "agent", False):
+        return None
+    if not hasattr(args, "node_name"):
+        return None
+    root = Path(args.data_dir).expanduser().absolute() / "agent"
+    return kubelet_config_from_args(args, root)
 
 
 def _server_components(config: ServerConfig) -> list[Component]:

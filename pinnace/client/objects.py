@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from typing import Any, NewType, Protocol
 
 __all__ = [
+    "CONFIGMAPS",
     "EVENTS",
     "LEASES",
+    "NODES",
     "PODS",
+    "SECRETS",
+    "SERVICES",
     "Key",
     "Obj",
     "ResourceLike",
@@ -85,6 +89,10 @@ class ResourceRef:
 PODS = ResourceRef("", "v1", "pods", True, "Pod")
 EVENTS = ResourceRef("", "v1", "events", True, "Event")
 LEASES = ResourceRef("coordination.k8s.io", "v1", "leases", True, "Lease")
+NODES = ResourceRef("", "v1", "nodes", False, "Node")
+SERVICES = ResourceRef("", "v1", "services", True, "Service")
+CONFIGMAPS = ResourceRef("", "v1", "configmaps", True, "ConfigMap")
+SECRETS = ResourceRef("", "v1", "secrets", True, "Secret")
 
 
 def api_version_of(resource: ResourceLike) -> str:

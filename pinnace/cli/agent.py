@@ -1,0 +1,189 @@
+"""``pinnace agent`` and the node-agent flags of ``pinnace up``/``pinnace server``.
+
+The agent is the kubelet: it joins a cluster with a kubeconfig, or with a
+server URL and a bearer token (as k3s's ``--server``/``--token``), and runs
+pods on containerd. Inside ``pinnace up`` it runs in the server process
+(component ``kubelet``, ``--disable kubelet`` leaves it out) with its state
+under ``<data-dir>/agent``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from pinnace.cli.logs import setup_logging
+
+__all__ = ["add_agent_command", "add_node_flags", "kubelet_config_from_args"]
+
+log = logging.getLogger("pinnace.cli")
+
+DEFAULT_AGENT_DIR = "/var/lib/pinnace/agent"
+
+
+def _key_values(text: str, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"{what}: expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _taint(text: str) -> dict[str, str]:
+    key, _, rest = text.partition("=")
+    value, _, effect = rest.partition(":")
+    if ":" in key and not rest:
+        key, _, effect = key.partition(":")
+    if effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+        raise argparse.ArgumentTypeError(
+            f"taint {text!r}: expected KEY[=VALUE]:NoSchedule|PreferNoSchedule|NoExecute"
+        )
+    taint = {"key": key, "effect": effect}
+    if value:
+        taint["value"] = value
+    return taint
+
+
+def add_node_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("node agent (kubelet)")
+    g.add_argument("--node-name", default=None, metavar="NAME", help="default: the host name")
+    g.add_argument("--node-ip", default=None, metavar="IP", help="the node's InternalIP")
+    g.add_argument("--node-label", action="append", default=[], metavar="K=V", help="repeatable")
+    g.add_argument(
+        "--node-taint",
+        action="append",
+        default=[],
+        type=_taint,
+        metavar="K=V:EFFECT",
+        help="register with this taint; repeatable",
+    )
+    g.add_argument(
+        "--container-runtime-endpoint",
+        default=None,
+        metavar="URL",
+        help="an existing CRI socket (unix:///run/containerd/containerd.sock); "
+        "default: a private containerd under the agent's data dir",
+    )
+    g.add_argument(
+        "--registry-config",
+        default=None,
+        metavar="FILE",
+        help="registries.yaml (k3s format): mirrors, auth and TLS for image pulls",
+    )
+    g.add_argument(
+        "--cluster-dns", action="append", default=[], metavar="IP", help="DNS server for pods"
+    )
+    g.add_argument("--cluster-domain", default="cluster.local", metavar="DOMAIN")
+    g.add_argument(
+        "--kube-reserved",
+        default="",
+        type=lambda t: _key_values(t, "--kube-reserved"),
+        metavar="cpu=..,memory=..",
+    )
+    g.add_argument(
+        "--system-reserved",
+        default="",
+        type=lambda t: _key_values(t, "--system-reserved"),
+        metavar="cpu=..,memory=..",
+    )
+    g.add_argument(
+        "--kubelet-port",
+        type=int,
+        default=10250,
+        metavar="N",
+        help="the kubelet API's HTTPS port (0: any free port; default 10250)",
+    )
+    g.add_argument("--cni-bridge", default="cni0", metavar="NAME", help="pod bridge (default cni0)")
+    g.add_argument(
+        "--pod-cidr",
+        default=None,
+        metavar="CIDR",
+        help="use this pod CIDR instead of waiting for the node IPAM controller's",
+    )
+
+
+def kubelet_config_from_args(args: argparse.Namespace, root_dir: Path) -> object:
+    from pinnace.kubelet.config import KubeletConfig, default_node_name
+
+    labels: dict[str, str] = {}
+    for item in args.node_label:
+        labels.update(_key_values(item, "--node-label"))
+    return KubeletConfig(
+        root_dir=root_dir,
+        node_name=args.node_name or default_node_name(),
+        node_ip=args.node_ip,
+        node_labels=labels,
+        register_with_taints=list(args.node_taint),
+        container_runtime_endpoint=args.container_runtime_endpoint,
+        registry_config=Path(args.registry_config) if args.registry_config else None,
+        cluster_dns=list(args.cluster_dns),
+        cluster_domain=args.cluster_domain,
+        kube_reserved=args.kube_reserved or {},
+        system_reserved=args.system_reserved or {},
+        port=args.kubelet_port,
+        cni_bridge=args.cni_bridge,
+        pod_cidr=args.pod_cidr,
+    )
+
+
+def add_agent_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    agent = sub.add_parser(
+        "agent",
+        help="run a node agent (kubelet) that joins a cluster, in the foreground",
+        description="Run the node agent: register this machine as a Node and run its "
+        "pods on containerd, until SIGTERM or SIGINT. Pods keep running when the "
+        "agent stops; a new agent adopts them.",
+    )
+    g = agent.add_argument_group("cluster")
+    g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig to join with")
+    g.add_argument("--server", metavar="URL", help="API server URL (with --token)")
+    g.add_argument("--token", metavar="TOKEN", help="bearer token (with --server)")
+    g.add_argument(
+        "--data-dir", default=DEFAULT_AGENT_DIR, metavar="DIR",
+        help=f"agent state: containerd, pods, logs (default {DEFAULT_AGENT_DIR})",
+    )  # fmt: skip
+    add_node_flags(agent)
+    from pinnace.cli.main import _add_common_flags
+
+    _add_common_flags(agent)
+    agent.set_defaults(func=_cmd_agent)
+
+
+def _cmd_agent(args: argparse.Namespace) -> int:
+    import asyncio
+
+    setup_logging(verbosity=args.v, log_format=args.log_format)
+    from pinnace.cli.main import _run_until_signal
+    from pinnace.client import ClientConfig, ConfigError
+    from pinnace.kubelet.kubelet import run_kubelet
+
+    try:
+        if args.kubeconfig:
+            client_config = ClientConfig.from_kubeconfig(args.kubeconfig).with_rate_limits(50, 100)
+        elif args.server and args.token:
+            client_config = ClientConfig(
+                server=args.server,
+                token=args.token,
+                insecure_skip_tls_verify=True,
+                qps=50,
+                burst=100,
+            )
+        else:
+            log.error("pinnace agent: give --kubeconfig FILE, or --server URL and --token TOKEN")
+            return 2
+    except (ConfigError, OSError, TypeError) as e:
+        log.error("pinnace agent: %s", e)
+        return 1
+    root = Path(args.data_dir).expanduser().absolute()
+    config = kubelet_config_from_args(args, root)
+    try:
+        return asyncio.run(_run_until_signal(run_kubelet(client_config, config), "pinnace agent"))  # type: ignore[arg-type]
+    except Exception as e:
+        log.critical("pinnace agent crashed: %s", e, exc_info=True)
+        return 1

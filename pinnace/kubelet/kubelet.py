@@ -1,0 +1,282 @@
+"""The node agent, assembled: runtime, node, pods, probes, volumes, API.
+
+Start-up order: the container runtime (a supervised private containerd unless
+``--container-runtime-endpoint`` names one) with the pause image imported;
+the Node registered; once the node has a pod CIDR, the CNI configuration; the
+kubelet API; then the pod informer (pods bound to this node, by field
+selector) and the relist loop feed :class:`~pinnace.kubelet.podworker.PodWorkers`.
+
+Restart safety: nothing about running pods lives only in this process. A new
+agent adopts the running containerd, rebuilds its view from CRI labels and
+annotations, and its workers find the sandboxes and containers already
+running, so pods are neither restarted nor run twice; runtime pods whose UID
+is no longer in the API (deleted while the agent was down) are stopped and
+removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pinnace.client import Client, ClientConfig, Obj
+from pinnace.client.events import EventRecorder
+from pinnace.client.informer import Informer
+from pinnace.client.objects import PODS
+from pinnace.kubelet.cni import write_conflist
+from pinnace.kubelet.config import KubeletConfig
+from pinnace.kubelet.cri.client import CRIError, RuntimeClient
+from pinnace.kubelet.images import ImageManager
+from pinnace.kubelet.node import NodeAgent, RuntimeState, node_addresses
+from pinnace.kubelet.podworker import PodServices, PodSyncer, PodWorkers
+from pinnace.kubelet.runtime import RuntimeView
+
+__all__ = ["Kubelet", "run_kubelet"]
+
+log = logging.getLogger("pinnace.kubelet")
+
+
+def _meminfo_bytes() -> int:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Kubelet:
+    def __init__(
+        self,
+        client: Client,
+        config: KubeletConfig,
+        *,
+        server_factory: Callable[[Kubelet], Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.server_factory = server_factory
+        self.containerd: Any = None
+        self.runtime: RuntimeClient | None = None
+        self.view: RuntimeView | None = None
+        self.node: NodeAgent | None = None
+        self.workers: PodWorkers | None = None
+        self.syncer: PodSyncer | None = None
+        self.informer: Informer | None = None
+        self.server: Any = None
+        self.recorder = EventRecorder(client, "kubelet", config.node_name)
+        self.ready = asyncio.Event()
+        self._relist_lock = asyncio.Lock()
+        self._host_ip = node_addresses(config.node_name, config.node_ip)[0]["address"]
+        self.prober: Any = None
+        self.volumes: Any = None
+        self._liveness: dict[tuple[str, str], str] = {}
+
+    # --- runtime --------------------------------------------------------------------------
+
+    async def _start_runtime(self) -> RuntimeClient:
+        if self.config.container_runtime_endpoint:
+            rt = RuntimeClient(self.config.container_runtime_endpoint)
+            await rt.connect()
+            return rt
+        from pinnace.image.recipes import PAUSE_IMAGE
+        from pinnace.kubelet.containerd import Containerd
+
+        registry_dir = None
+        if self.config.registry_config is not None:
+            from pinnace.image.registries import RegistriesConfig
+
+            registry_dir = self.config.containerd_dir / "certs.d"
+            RegistriesConfig.load(self.config.registry_config).write_hosts_dir(registry_dir)
+        self.config.cni_conf_dir.mkdir(parents=True, exist_ok=True)
+        self.containerd = Containerd(
+            self.config.containerd_dir,
+            sandbox_image=PAUSE_IMAGE,
+            cni_conf_dir=self.config.cni_conf_dir,
+            cni_bin_dir=self.config.cni_bin_dir,
+            registry_config_dir=registry_dir,
+        )
+        await self.containerd.start()
+        await self.containerd.wait_ready()
+        rt = RuntimeClient(self.containerd.address)
+        await rt.connect()
+        await self._ensure_pause_image(rt, PAUSE_IMAGE)
+        return rt
+
+    async def _ensure_pause_image(self, rt: RuntimeClient, ref: str) -> None:
+        if await rt.image_status(ref) is not None:
+            return
+        from pinnace.image.importer import import_into_containerd
+        from pinnace.image.recipes import build
+
+        layout = self.config.root_dir / "images" / "pause"
+        await asyncio.to_thread(build, "pause", layout, ref=ref)
+        assert self.containerd is not None
+        await import_into_containerd(layout, ref, address=self.containerd.address)
+        log.info("imported the pause image %s", ref)
+
+    async def runtime_state(self) -> RuntimeState:
+        rt = self.runtime
+        if rt is None:
+            return RuntimeState(message="container runtime is starting")
+        try:
+            version = await rt.version()
+            conds = await rt.conditions()
+            images = await rt.list_images()
+        except CRIError as e:
+            return RuntimeState(message=f"container runtime is down: {e}")
+        runtime = conds.get("RuntimeReady")
+        network = conds.get("NetworkReady")
+        msg = ""
+        if not (network and network.status):
+            msg = (
+                "container runtime network not ready: NetworkReady=false "
+                f"reason:{network.reason if network else ''} "
+                f"message:{network.message if network else ''}"
+            )
+        listed = sorted(images, key=lambda i: -int(i.size))
+        return RuntimeState(
+            version=f"{version.runtime_name}://{version.runtime_version}",
+            runtime_ready=bool(runtime and runtime.status),
+            network_ready=bool(network and network.status),
+            message=msg,
+            images=[
+                {"names": list(i.repo_digests) + list(i.repo_tags), "sizeBytes": int(i.size)}
+                for i in listed
+            ],
+        )
+
+    # --- relist -----------------------------------------------------------------------------
+
+    async def relist(self) -> set[str]:
+        assert self.view is not None
+        async with self._relist_lock:
+            return await self.view.relist()
+
+    async def _relist_loop(self) -> None:
+        assert self.view is not None and self.workers is not None and self.informer is not None
+        while True:
+            try:
+                changed = await self.relist()
+            except CRIError as e:
+                log.warning("relisting the runtime failed: %s", e)
+                changed = set()
+            for uid in changed:
+                self.workers.update(uid)
+            if self.informer.has_synced():
+                known = {p["metadata"]["uid"] for p in self.informer.list()}
+                for uid in set(self.view.pods) - known - self.workers.known():
+                    log.info("stopping runtime pod %s: not in the API", uid)
+                    self.workers.update(uid)
+            await asyncio.sleep(self.config.relist_period)
+
+    # --- pods ------------------------------------------------------------------------------
+
+    def get_pod(self, uid: str) -> Obj | None:
+        assert self.informer is not None
+        for p in self.informer.store.by_index("uid", uid):
+            return p
+        return None
+
+    def _on_pod(self, pod: Obj, *_: Obj) -> None:
+        if self.workers is not None:
+            self.workers.update(pod["metadata"]["uid"])
+
+    def event(self, pod: Obj, type_: str, reason: str, message: str, field_path: str) -> None:
+        self.recorder.event(pod, type_, reason, message, kind="Pod", api_version="v1",
+                            field_path=field_path or None)  # fmt: skip
+
+    def _services(self) -> PodServices:
+        from pinnace.kubelet import services
+
+        return services.build(self)
+
+    # --- run ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        cfg = self.config
+        for d in (cfg.root_dir, cfg.pods_dir, cfg.logs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.runtime = await self._start_runtime()
+        self.view = RuntimeView(self.runtime)
+        if self.server_factory is not None:
+            self.server = self.server_factory(self)
+            await self.server.start()
+        self.node = NodeAgent(
+            self.client,
+            cfg,
+            runtime_state=self.runtime_state,
+            kubelet_port=lambda: int(getattr(self.server, "port", cfg.port) or cfg.port),
+        )
+        images = ImageManager(self.runtime, event=self.event, credentials=self._credentials())
+        self.syncer = PodSyncer(
+            self.client, cfg, self.runtime, self.view, images, self._services(),
+            host_ip=lambda: self._host_ip, memory_capacity=_meminfo_bytes(),
+            relist=self._relist_for_worker,
+        )  # fmt: skip
+        self.informer = Informer(
+            self.client,
+            PODS,
+            field_selector=f"spec.nodeName={cfg.node_name}",
+            indexers={"uid": lambda p: [p["metadata"]["uid"]]},
+        )
+        self.workers = PodWorkers(self.syncer, self.get_pod)
+        self.informer.add_event_handler(
+            on_add=self._on_pod, on_update=self._on_pod, on_delete=self._on_pod
+        )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.node.run(), name="kubelet-node")
+                await self.node.pod_cidr_known.wait()
+                assert self.node.pod_cidr is not None
+                write_conflist(
+                    cfg.cni_conf_dir, self.node.pod_cidr, bridge=cfg.cni_bridge,
+                    ipam_dir=cfg.cni_state_dir,
+                )  # fmt: skip
+                log.info("pod network %s on bridge %s", self.node.pod_cidr, cfg.cni_bridge)
+                self.node.status_changed.set()
+                await self.relist()
+                tg.create_task(self.informer.run(), name="kubelet-pods")
+                tg.create_task(self._relist_loop(), name="kubelet-relist")
+                if self.prober is not None and hasattr(self.prober, "run"):
+                    tg.create_task(self.prober.run(), name="kubelet-probes")
+                self.ready.set()
+        finally:
+            await self._shutdown()
+
+    async def _relist_for_worker(self) -> None:
+        assert self.workers is not None
+        for uid in await self.relist():
+            self.workers.update(uid)
+
+    def _credentials(self) -> Callable[[Obj, str], Awaitable[Any]] | None:
+        from pinnace.kubelet import services
+
+        return services.credentials(self)
+
+    async def _shutdown(self) -> None:
+        if self.workers is not None:
+            await self.workers.stop()
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                await self.server.stop()
+        if self.runtime is not None:
+            await self.runtime.close()
+        if self.containerd is not None:
+            if self.config.stop_runtime_on_exit:
+                await self.containerd.stop()
+            else:
+                await self.containerd.close()
+        await self.recorder.stop()
+
+
+async def run_kubelet(client_config: ClientConfig, config: KubeletConfig) -> None:
+    """Run a kubelet until cancelled (what ``pinnace agent`` and ``pinnace up`` call)."""
+    from pinnace.kubelet import services
+
+    async with Client.from_config(client_config) as client:
+        kubelet = Kubelet(client, config, server_factory=services.server_factory(client_config))
+        await kubelet.run()

@@ -1,0 +1,282 @@
+"""Real pods on containerd through the whole stack: kubectl → API server →
+scheduler → kubelet → CRI → runc, with the loopback registry as docker.io."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.cluster import free_port
+from tests.node_cluster import NodeCluster
+
+pytestmark = [pytest.mark.node, pytest.mark.slow]
+
+
+def _running_ready(pod: dict[str, Any]) -> bool:
+    conds = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions", [])}
+    return pod.get("status", {}).get("phase") == "Running" and conds.get("Ready") == "True"
+
+
+def _cs(pod: dict[str, Any], name: str) -> dict[str, Any]:
+    statuses = pod.get("status", {}).get("containerStatuses") or []
+    return next((c for c in statuses if c["name"] == name), {"restartCount": 0, "state": {}})
+
+
+TWO_CONTAINERS = """
+apiVersion: v1
+kind: Pod
+metadata: {name: duo}
+spec:
+  initContainers:
+  - name: init
+    image: busybox
+    command: ["sh", "-c", "echo from-init > /shared/init.txt"]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  containers:
+  - name: web
+    image: httpd
+    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  - name: client
+    image: busybox
+    command: ["sh", "-c", "cat /shared/init.txt; while true; do wget -q -O- http://localhost:8080/ > /shared/page.html; sleep 2; done"]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  volumes: [{name: shared, emptyDir: {}}]
+"""
+
+
+def test_two_containers_share_localhost_and_an_empty_dir(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    c.kubectl("apply", "-f", "-", input=TWO_CONTAINERS)
+    pod = c.wait_pod("duo", _running_ready)
+    assert pod["status"]["podIP"].startswith("10.244.")
+    init = pod["status"]["initContainerStatuses"][0]
+    assert init["state"]["terminated"]["exitCode"] == 0
+    assert init["state"]["terminated"]["reason"] == "Completed"
+    # the client fetched the web container's page over localhost into the shared volume
+    deadline = time.monotonic() + 30
+    page = ""
+    while time.monotonic() < deadline and "It works!" not in page:
+        page = c.kubectl(
+            "exec", "duo", "-c", "web", "--", "cat", "/shared/page.html", check=False
+        ).stdout
+        time.sleep(0.5)
+    assert "It works!" in page
+    assert c.kubectl("logs", "duo", "-c", "client").stdout.splitlines()[0] == "from-init"
+
+
+def test_exec_exit_code_and_stdin(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    c.kubectl("run", "shell", "--image=busybox", "--restart=Never", "--", "sleep", "3600")
+    c.wait_pod("shell", _running_ready)
+    p = c.kubectl("exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert p.returncode == 3
+    assert p.stdout == "out\n" and "err" in p.stderr
+    p = c.kubectl("exec", "-i", "shell", "--", "sh", "-c", "tr a-z A-Z", input="hello pods\n")
+    assert p.stdout == "HELLO PODS\n"
+
+
+def test_cp_both_ways(node_cluster: NodeCluster, tmp_path: Any) -> None:
+    c = node_cluster
+    c.kubectl("run", "cp-target", "--image=busybox", "--restart=Never", "--", "sleep", "3600")
+    c.wait_pod("cp-target", _running_ready)
+    src = tmp_path / "up.bin"
+    src.write_bytes(bytes(range(256)) * 64)
+    c.kubectl("cp", str(src), "cp-target:/tmp/up.bin")
+    assert (
+        c.kubectl("exec", "cp-target", "--", "wc", "-c", "/tmp/up.bin").stdout.split()[0] == "16384"
+    )
+    back = tmp_path / "back.bin"
+    c.kubectl("cp", "cp-target:/tmp/up.bin", str(back))
+    assert back.read_bytes() == src.read_bytes()
+
+
+def test_port_forward_serves_a_request(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    c.kubectl("run", "pf", "--image=httpd", "--restart=Never")
+    c.wait_pod("pf", _running_ready)
+    port = free_port()
+    proc = c.kubectl_popen("port-forward", "pod/pf", f"{port}:8080")
+    try:
+        body = b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and b"It works!" not in body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    body = r.read()
+            except OSError:
+                time.sleep(0.3)
+        assert b"It works!" in body
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_logs_follow_streams(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    c.kubectl("run", "ticker", "--image=busybox", "--restart=Never", "--",
+              "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.5; done")  # fmt: skip
+    c.wait_pod("ticker", _running_ready)
+    proc = c.kubectl_popen("logs", "-f", "ticker")
+    try:
+        assert proc.stdout is not None
+        seen = [proc.stdout.readline() for _ in range(4)]
+        assert [line.split()[0] for line in seen] == ["tick"] * 4
+        numbers = [int(line.split()[1]) for line in seen]
+        assert numbers == sorted(numbers) and len(set(numbers)) == 4
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_crash_loop_back_off_grows(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    c.kubectl("run", "crasher", "--image=busybox", "--", "sh", "-c", "echo dying; exit 1")
+    pod = c.wait_pod("crasher", lambda p: _cs(p, "crasher")["restartCount"] >= 2
+                     and "waiting" in _cs(p, "crasher")["state"], timeout=120)  # fmt: skip
+    cs = _cs(pod, "crasher")
+    assert cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert (
+        "back-off 20s" in cs["state"]["waiting"]["message"]
+        or "back-off 40s" in cs["state"]["waiting"]["message"]
+    )
+    assert cs["lastState"]["terminated"]["exitCode"] == 1
+    assert c.kubectl("logs", "crasher", "--previous").stdout == "dying\n"
+
+
+def test_liveness_failure_restarts_and_readiness_gates_ready(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "touch /tmp/alive; sleep 3600"]
+    readinessProbe: {exec: {command: ["cat", "/tmp/ready"]}, periodSeconds: 1}
+    livenessProbe: {exec: {command: ["cat", "/tmp/alive"]}, periodSeconds: 1, failureThreshold: 1}
+"""
+    c.kubectl("apply", "-f", "-", input=manifest)
+    pod = c.wait_pod("probed", lambda p: _cs(p, "c").get("state", {}).get("running") is not None)
+    assert not _running_ready(pod)
+    c.kubectl("exec", "probed", "--", "touch", "/tmp/ready")
+    c.wait_pod("probed", _running_ready)
+    c.kubectl("exec", "probed", "--", "rm", "/tmp/alive")
+    pod = c.wait_pod("probed", lambda p: _cs(p, "c")["restartCount"] >= 1)
+    events = c.kubectl("get", "events", "--field-selector", "involvedObject.name=probed").stdout
+    assert "Liveness probe failed" in events
+
+
+def test_memory_limit_ends_oom_killed(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: python:3.11
+    command: ["python3", "-c", "x = bytearray(256 * 1024 * 1024); print('survived')"]
+    resources: {limits: {memory: 64Mi}}
+"""
+    c.kubectl("apply", "-f", "-", input=manifest)
+    pod = c.wait_pod("hog", lambda p: p["status"].get("phase") == "Failed")
+    term = _cs(pod, "c")["state"]["terminated"]
+    assert term["reason"] == "OOMKilled" and term["exitCode"] == 137
+
+
+def test_configmap_volume_updates_in_running_pod(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    manifest = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {mode: first}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reader}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "3600"]
+    env: [{name: MODE, valueFrom: {configMapKeyRef: {name: settings, key: mode}}}]
+    volumeMounts: [{name: s, mountPath: /etc/settings}]
+  volumes: [{name: s, configMap: {name: settings}}]
+"""
+    c.kubectl("apply", "-f", "-", input=manifest)
+    c.wait_pod("reader", _running_ready)
+    assert c.kubectl("exec", "reader", "--", "sh", "-c", "echo $MODE").stdout == "first\n"
+    assert c.kubectl("exec", "reader", "--", "cat", "/etc/settings/mode").stdout == "first"
+    c.kubectl("patch", "configmap", "settings", "-p", '{"data":{"mode":"second"}}')
+    deadline = time.monotonic() + 90
+    seen = ""
+    while time.monotonic() < deadline and seen != "second":
+        seen = c.kubectl("exec", "reader", "--", "cat", "/etc/settings/mode").stdout
+        time.sleep(1)
+    assert seen == "second"
+
+
+def test_delete_runs_pre_stop_and_honours_grace(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: graceful}
+spec:
+  terminationGracePeriodSeconds: 3
+  volumes: [{name: out, hostPath: {path: /tmp/pinnace-e2e-prestop, type: DirectoryOrCreate}}]
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+    lifecycle: {preStop: {exec: {command: ["sh", "-c", "echo ran > /out/prestop"]}}}
+"""
+    subprocess.run(["rm", "-rf", "/tmp/pinnace-e2e-prestop"], check=False)
+    c.kubectl("apply", "-f", "-", input=manifest)
+    c.wait_pod("graceful", _running_ready)
+    watch = c.kubectl_popen("get", "pod", "graceful", "-w", "-o", "json")
+    time.sleep(1)
+    c.kubectl("delete", "pod", "graceful", "--wait=true", timeout=60)
+    watch.terminate()
+    out, _ = watch.communicate(timeout=10)
+    with open("/tmp/pinnace-e2e-prestop/prestop") as f:
+        assert f.read() == "ran\n"
+    # the container ignores SIGTERM: the last status before removal shows SIGKILL (137)
+    decoder, pos, exits = json.JSONDecoder(), 0, []
+    while pos < len(out):
+        while pos < len(out) and out[pos].isspace():
+            pos += 1
+        if pos >= len(out):
+            break
+        obj, pos = decoder.raw_decode(out, pos)
+        term = _cs(obj, "c").get("state", {}).get("terminated")
+        if term:
+            exits.append(term["exitCode"])
+    assert exits and exits[-1] == 137, exits
+    subprocess.run(["rm", "-rf", "/tmp/pinnace-e2e-prestop"], check=False)
+
+
+def test_node_reports_capacity_and_images(node_cluster: NodeCluster) -> None:
+    node = json.loads(node_cluster.kubectl("get", "node", node_cluster.node, "-o", "json").stdout)
+    status = node["status"]
+    assert int(status["capacity"]["cpu"]) >= 1
+    assert status["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
+    assert any("pause" in n for img in status.get("images", []) for n in img["names"])
+    lease = json.loads(
+        node_cluster.kubectl(
+            "get", "lease", "-n", "kube-node-lease", node_cluster.node, "-o", "json"
+        ).stdout
+    )
+    assert lease["spec"]["holderIdentity"] == node_cluster.node
