@@ -43,10 +43,10 @@ from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from typing import Any, Protocol
 
+from pinnace.api.quantity import parse_quantity
 from pinnace.client.errors import ApiError, NotFound
 from pinnace.client.objects import CONFIGMAPS, SECRETS
 from pinnace.client.rest import Client
-from pinnace.scheduler.quantity import parse_quantity
 
 __all__ = [
     "ContainerConfigError",

@@ -69,7 +69,8 @@ class Kubelet:
         self.server: Any = None
         self.recorder = EventRecorder(client, "kubelet", config.node_name)
         self.ready = asyncio.Event()
-        self._relist_lock = asyncio.Lock()
+        self._relist_next: asyncio.Future[set[str]] | None = None
+        self._relist_runner: asyncio.Task[None] | None = None
         self._host_ip = node_addresses(config.node_name, config.node_ip)[0]["address"]
         self.prober: Any = None
         self.volumes: Any = None
@@ -152,9 +153,30 @@ class Kubelet:
     # --- relist -----------------------------------------------------------------------------
 
     async def relist(self) -> set[str]:
+        """A relist that starts after this call (so it sees what the caller just did).
+
+        Callers arriving while one runs share the next one instead of queueing a
+        relist each: with 30 pods starting at once, workers would otherwise wait
+        behind each other's full relists (measured: 0.3 s median wait for 24 ms
+        of work)."""
         assert self.view is not None
-        async with self._relist_lock:
-            return await self.view.relist()
+        if self._relist_next is None:
+            self._relist_next = asyncio.get_running_loop().create_future()
+            if self._relist_runner is None or self._relist_runner.done():
+                self._relist_runner = asyncio.create_task(
+                    self._run_relists(), name="kubelet-relist-run"
+                )
+        return await asyncio.shield(self._relist_next)
+
+    async def _run_relists(self) -> None:
+        assert self.view is not None
+        while self._relist_next is not None:
+            fut, self._relist_next = self._relist_next, None
+            try:
+                fut.set_result(await self.view.relist())
+            except Exception as e:
+                fut.set_exception(e)
+                fut.exception()  # retrieved here: each waiter re-raises it
 
     async def _relist_loop(self) -> None:
         assert self.view is not None and self.workers is not None and self.informer is not None
@@ -258,6 +280,8 @@ class Kubelet:
         return services.credentials(self)
 
     async def _shutdown(self) -> None:
+        if self._relist_runner is not None:
+            self._relist_runner.cancel()
         if self.workers is not None:
             await self.workers.stop()
         if self.server is not None:

@@ -24,7 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from pinnace.api.strategies._common import parse_quantity
+from pinnace.api.quantity import parse_quantity
 from pinnace.client import Client, Obj
 from pinnace.client.clock import REAL_CLOCK, Clock
 from pinnace.client.errors import AlreadyExists, ApiError, NotFound
@@ -107,10 +107,7 @@ def host_capacity(root_dir: Path, *, max_pods: int) -> dict[str, str]:
 
 
 def _q(text: str) -> Fraction:
-    value = parse_quantity(text)
-    if value is None:
-        raise ValueError(f"invalid quantity {text!r}")
-    return value
+    return parse_quantity(text)
 
 
 def allocatable(capacity: dict[str, str], config: KubeletConfig) -> dict[str, str]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from pinnace.api.strategies._common import parse_quantity
+from pinnace.api.quantity import parse_quantity
 from pinnace.client import Obj
 from pinnace.kubelet.cri import api_pb2 as cri
 
@@ -106,8 +106,12 @@ class MountSpec:
 
 
 def _q(value: Any) -> Fraction:
-    got = parse_quantity(value) if value is not None else None
-    return got if got is not None else Fraction(0)
+    if value is None:
+        return Fraction(0)
+    try:
+        return parse_quantity(str(value))
+    except (ValueError, ZeroDivisionError):
+        return Fraction(0)
 
 
 def _resources(container: Obj) -> tuple[dict[str, Any], dict[str, Any]]:

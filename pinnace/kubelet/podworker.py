@@ -384,7 +384,8 @@ class PodSyncer:
         return sandbox_config(
             pod,
             attempt=attempt,
-            hostname=self.svc.hostname(pod),
+            # host-network pods keep the node's UTS namespace: no hostname of their own
+            hostname="" if (pod.get("spec") or {}).get("hostNetwork") else self.svc.hostname(pod),
             log_directory=str(self.log_dir(pod)),
             dns=self.svc.dns(pod),
         )
@@ -408,8 +409,15 @@ class PodSyncer:
         uid = pod["metadata"]["uid"]
         st = self.states[uid]
         image = await self.images.ensure(pod, ctr, fp)
+        # the environment (fieldRef status.podIP/hostIP) sees the addresses this sync knows
+        # even before they reach the API
+        status = dict(pod.get("status") or {})
+        if pod_ip:
+            status.update(podIP=pod_ip, podIPs=[{"ip": pod_ip}])
+        status.update(hostIP=self.host_ip(), hostIPs=[{"ip": self.host_ip()}])
+        env_pod = {**pod, "status": status}
         try:
-            env = await self.svc.container_env(pod, ctr)
+            env = await self.svc.container_env(env_pod, ctr)
         except Exception as e:
             message = getattr(e, "message", None) or str(e)
             raise _StartError("CreateContainerConfigError", message) from e

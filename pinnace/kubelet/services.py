@@ -334,14 +334,15 @@ def _stats_container(cls: Any, c: Any) -> Any:
 
 def _self_signed(pki: Path, node_name: str, ips: list[str]) -> tuple[Path, Path]:
     """The kubelet's own serving certificate (made once, kept in ``pki``)."""
+    cert_path, key_path = pki / "kubelet.crt", pki / "kubelet.key"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    # imported only when a certificate must be made: it costs the agent ~12 MB
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    cert_path, key_path = pki / "kubelet.crt", pki / "kubelet.key"
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
     pki.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{node_name}@pinnace")])

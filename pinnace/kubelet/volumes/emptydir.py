@@ -29,7 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from pinnace.scheduler.quantity import parse_quantity
+from pinnace.api.quantity import parse_quantity
 
 __all__ = [
     "EMPTY_DIR_MODE",

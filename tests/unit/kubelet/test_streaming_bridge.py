@@ -579,7 +579,9 @@ async def test_python_client_exec_and_portforward(env: Env, echo_port: int) -> N
         )
         resp.run_forever(timeout=30)
         out = resp.read_stdout()
-        return out, resp.returncode
+        code = resp.returncode
+        resp.close()
+        return out, code
 
     out, code = await asyncio.to_thread(run_exec)
     assert out == "out\n"
@@ -603,6 +605,7 @@ async def test_python_client_exec_and_portforward(env: Env, echo_port: int) -> N
         resp.run_forever(timeout=30)
         data: bytes = resp.read_stdout()
         assert resp.returncode == 0
+        resp.close()
         return data
 
     assert await asyncio.to_thread(run_stdin) == b"\x00\x01binary\xff"
