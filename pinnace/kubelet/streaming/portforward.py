@@ -94,6 +94,7 @@ async def serve_portforward(request: web.Request, get_url: GetURL) -> web.Stream
                 text="unable to upgrade: requested protocol(s) are not supported: "
                 f"{channels.requested_protocols(request)}; supports {list(WS_PROTOCOLS)}"
             )
+        log.debug("port-forward over WebSocket %r", name)
         if name == channels.PORTFORWARD_TUNNEL:
             url = await _runtime_url(get_url)
             return await _tunnel(request, url)
@@ -101,6 +102,7 @@ async def serve_portforward(request: web.Request, get_url: GetURL) -> web.Stream
         url = await _runtime_url(get_url)
         return await _channels(request, url, name, ports)
     if is_spdy_request(request):
+        log.debug("port-forward over SPDY")
         url = await _runtime_url(get_url)
         protocols = client_stream_protocols(request) or [PROTOCOL]
         return await proxy_spdy(request, url, protocols)

@@ -152,6 +152,7 @@ async def _serve(request: web.Request, options: ExecOptions, get_url: GetURL) ->
                 text="unable to upgrade: requested protocol(s) are not supported: "
                 f"{channels.requested_protocols(request)}; supports {list(WS_PROTOCOLS)}"
             )
+        log.debug("%s over WebSocket %r: %s", request.path, name, options)
         url = await _runtime_url(get_url, options)
         try:
             runtime = await open_runtime_streams(url, options)
@@ -169,6 +170,7 @@ async def _serve(request: web.Request, options: ExecOptions, get_url: GetURL) ->
             await runtime.session.close()
         return ws
     if is_spdy_request(request):
+        log.debug("%s over SPDY", request.path)
         url = await _runtime_url(get_url, options)
         return await proxy_spdy(request, url, client_stream_protocols(request))
     raise web.HTTPBadRequest(text="unable to upgrade: missing upgrade headers in request")

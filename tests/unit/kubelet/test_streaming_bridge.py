@@ -70,11 +70,11 @@ class FakeRuntime:
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self.tasks.add(task)  # type: ignore[arg-type]
+        self.tasks.add(task)
         try:
             await self._serve(reader, writer)
         finally:
-            self.tasks.discard(task)  # type: ignore[arg-type]
+            self.tasks.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -581,6 +581,7 @@ async def test_python_client_exec_and_portforward(env: Env, echo_port: int) -> N
         out = resp.read_stdout()
         code = resp.returncode
         resp.close()
+        resp.sock.shutdown()  # close() skips the socket once the server's close frame arrived
         return out, code
 
     out, code = await asyncio.to_thread(run_exec)
@@ -606,6 +607,7 @@ async def test_python_client_exec_and_portforward(env: Env, echo_port: int) -> N
         data: bytes = resp.read_stdout()
         assert resp.returncode == 0
         resp.close()
+        resp.sock.shutdown()  # close() skips the socket once the server's close frame arrived
         return data
 
     assert await asyncio.to_thread(run_stdin) == b"\x00\x01binary\xff"
