@@ -7,3 +7,8 @@ an OCI distribution registry, and ``registries`` reads k3s's
 ``registries.yaml`` (mirrors, auth, TLS) and pull secrets. Submodules are
 imported on use; this package imports nothing heavy.
 """
+
+PAUSE_IMAGE = "localhost/pinnace/pause:3.10"
+"""The sandbox (pause) image the node agent names in containerd's config; built
+from Debian's ``catatonit`` by the ``pause`` recipe. Here so that the agent can
+name it without loading the image builder."""

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pinnace.image import PAUSE_IMAGE
 from pinnace.image.oci import (
     DEFAULT_PATH_ENV,
     Entry,
@@ -58,7 +59,7 @@ __all__ = [
     "recipe_contents",
 ]
 
-PAUSE_IMAGE = "localhost/pinnace/pause:3.10"
+
 BUSYBOX_IMAGE = "docker.io/library/busybox:latest"
 HTTPD_IMAGE = "docker.io/library/httpd:latest"
 PYTHON_IMAGE = "docker.io/library/python:3.11"

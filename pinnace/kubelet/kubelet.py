@@ -69,6 +69,7 @@ class Kubelet:
         self.server: Any = None
         self.recorder = EventRecorder(client, "kubelet", config.node_name)
         self.ready = asyncio.Event()
+        self._trimmed_once = False
         self._relist_next: asyncio.Future[set[str]] | None = None
         self._relist_runner: asyncio.Task[None] | None = None
         self._host_ip = node_addresses(config.node_name, config.node_ip)[0]["address"]
@@ -83,7 +84,7 @@ class Kubelet:
             rt = RuntimeClient(self.config.container_runtime_endpoint)
             await rt.connect()
             return rt
-        from pinnace.image.recipes import PAUSE_IMAGE
+        from pinnace.image import PAUSE_IMAGE
         from pinnace.kubelet.containerd import Containerd
 
         registry_dir = None
@@ -265,9 +266,26 @@ class Kubelet:
                 tg.create_task(self._relist_loop(), name="kubelet-relist")
                 if self.prober is not None and hasattr(self.prober, "run"):
                     tg.create_task(self.prober.run(), name="kubelet-probes")
+                tg.create_task(self._trim_loop(), name="kubelet-trim")
                 self.ready.set()
         finally:
             await self._shutdown()
+
+    async def _trim_loop(self) -> None:
+        """Give freed memory back to the system now and then: start-up (imports,
+        the first lists) leaves free heap that glibc keeps otherwise."""
+        import ctypes
+        import gc
+
+        try:
+            trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            return
+        while True:
+            await asyncio.sleep(2.0 if not self._trimmed_once else 60.0)
+            self._trimmed_once = True
+            gc.collect()
+            trim(0)
 
     async def _relist_for_worker(self) -> None:
         assert self.workers is not None

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -333,42 +331,20 @@ def _stats_container(cls: Any, c: Any) -> Any:
 
 
 def _self_signed(pki: Path, node_name: str, ips: list[str]) -> tuple[Path, Path]:
-    """The kubelet's own serving certificate (made once, kept in ``pki``)."""
-    cert_path, key_path = pki / "kubelet.crt", pki / "kubelet.key"
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
-    # imported only when a certificate must be made: it costs the agent ~12 MB
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    """The kubelet's own serving certificate (made once, kept in ``pki``).
 
-    pki.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{node_name}@pinnace")])
-    now = dt.datetime.now(dt.UTC)
-    sans: list[x509.GeneralName] = [x509.DNSName(node_name), x509.DNSName("localhost")]
-    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in dict.fromkeys([*ips, "127.0.0.1"])]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+    Made in a child process: loading ``cryptography`` would add ~12 MB to the
+    agent for the rest of its life, for a certificate it makes once."""
+    cert_path, key_path = pki / "kubelet.crt", pki / "kubelet.key"
+    if not (cert_path.exists() and key_path.exists()):
+        import subprocess
+        import sys
+
+        subprocess.run(
+            [sys.executable, "-m", "pinnace.kubelet.servingcert", str(pki), node_name, *ips],
+            check=True,
+            timeout=60,
         )
-    )
-    os.chmod(key_path, 0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
 
