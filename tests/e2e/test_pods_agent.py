@@ -196,3 +196,74 @@ def test_agent_restart_leaves_running_pods_alone(node_cluster: NodeCluster) -> N
     assert c.kubectl("exec", "survivor", "--", "echo", "alive").stdout == "alive\n"
     ps = json.loads(c.kubectl("get", "pods", "-o", "json").stdout)
     assert [p["metadata"]["name"] for p in ps["items"]].count("survivor") == 1
+
+
+def test_agent_removes_pods_deleted_while_it_was_down(node_cluster: NodeCluster) -> None:
+    import asyncio
+
+    from pinnace.kubelet.cri.client import RuntimeClient
+
+    c = node_cluster
+    c.kubectl("run", "orphan", "--image=busybox", "--restart=Never", "--", "sleep", "3600")
+    uid = c.wait_pod("orphan", _ready)["metadata"]["uid"]
+    sock = str(c.agent_dir / "containerd" / "containerd.sock")
+
+    async def sandboxes() -> list[str]:
+        async with RuntimeClient(sock) as rt:
+            items = await rt.list_pod_sandbox(label_selector={"io.kubernetes.pod.uid": uid})
+            return [s.id for s in items]
+
+    assert asyncio.run(sandboxes())
+    args = list(c.extra_args)
+    c.kill9()
+    try:
+        c.extra_args = [*args, "--disable", "kubelet"]  # the control plane alone
+        c.start()
+        c.kubectl("delete", "pod", "orphan", "--force", "--grace-period=0")
+        c.stop()
+    finally:
+        c.extra_args = args
+    c.start()
+    c.wait_node_ready()
+    deadline = time.monotonic() + 30
+    while asyncio.run(sandboxes()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert asyncio.run(sandboxes()) == []
+
+
+def test_image_pull_secret_for_a_private_registry(node_cluster: NodeCluster, tmp_path: Any) -> None:
+    import asyncio
+
+    from pinnace.image.recipes import build
+    from pinnace.image.registry_client import push
+    from tests.registry import RegistryServer
+
+    c = node_cluster
+    layout = tmp_path / "busybox"
+    build("busybox", layout)
+    with RegistryServer(tmp_path / "private", users={"puller": "s3cret"}) as reg:
+        asyncio.run(push(layout, None, f"{reg.address}/team/tool:1.0",
+                         insecure=True, auth=("puller", "s3cret")))  # fmt: skip
+        image = f"{reg.address}/team/tool:1.0"
+        c.kubectl("run", "no-secret", f"--image={image}", "--restart=Never", "--", "sleep", "3600")
+        c.kubectl("create", "secret", "docker-registry", "regcred", f"--docker-server={reg.address}",
+                  "--docker-username=puller", "--docker-password=s3cret")  # fmt: skip
+        manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: with-secret}}
+spec:
+  imagePullSecrets: [{{name: regcred}}]
+  containers: [{{name: c, image: "{image}", command: ["sleep", "3600"]}}]
+"""
+        c.kubectl("apply", "-f", "-", input=manifest)
+        c.wait_pod("with-secret", _ready)
+        pod = c.wait_pod(
+            "no-secret",
+            lambda p: any(
+                (s.get("state") or {}).get("waiting", {}).get("reason")
+                in ("ErrImagePull", "ImagePullBackOff")
+                for s in p.get("status", {}).get("containerStatuses") or []
+            ),
+        )
+        assert pod["status"]["phase"] == "Pending"
