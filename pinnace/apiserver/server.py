@@ -65,7 +65,7 @@ KUBERNETES_VERSION = {
     "platform": "linux/amd64",
 }
 
-ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version", "/cacerts"})
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 #: the default StorageClass every cluster starts with (the local-path provisioner's)
 LOCAL_PATH_CLASS: dict[str, Any] = {
@@ -88,6 +88,7 @@ class ApiServer:
         self.stores: dict[tuple[str, str, str], ResourceStore] = {}
         self.hooks = SchemaHooks()
         self.loopback_tokens = TokenAuthenticator()
+        self.ca_pem = b""
         self.authn = AuthenticatorChain(
             [TrustedIdentityAuthenticator(), X509Authenticator(), self.loopback_tokens]
         )
@@ -318,6 +319,8 @@ class ApiServer:
     def _non_resource(self, request: web.Request, path: str) -> web.Response:
         if path == "/version":
             return negotiation.json_response(KUBERNETES_VERSION)
+        if path == "/cacerts":  # public: agents joining with a token check it by hash
+            return web.Response(body=self.ca_pem, content_type="application/x-pem-file")
         ok = self.ready.is_set() or path.startswith(("/livez", "/healthz"))
         if "verbose" in request.query:
             text = "[+]ping ok\n[+]storage ok\n" + (
@@ -383,6 +386,29 @@ class ApiServer:
 
 
 # -- serving -----------------------------------------------------------------
+
+
+NODE_TOKEN_FILE = "node-token"
+
+
+def _register_node_token(server: ApiServer, data_dir: Path, ca_pem: bytes) -> None:
+    """Make (once) and accept the join token agents use (``pinnace agent --server
+    URL --token T``); it is kept in ``<data-dir>/node-token`` (0600)."""
+    from pinnace.client.jointoken import JoinToken, JoinTokenError, new_secret
+
+    path = data_dir / NODE_TOKEN_FILE
+    secret = ""
+    with contextlib.suppress(OSError, JoinTokenError):
+        secret = JoinToken.parse(path.read_text()).secret
+    token = JoinToken.for_ca(ca_pem, secret or new_secret())
+    if not path.exists() or path.read_text().strip() != str(token):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(str(token) + "\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    server.loopback_tokens.register(
+        token.secret, UserInfo("system:node-agent", ("system:nodes", "system:authenticated"))
+    )
 
 
 _GC_THRESHOLDS = tuple(
@@ -516,6 +542,8 @@ async def serve(
         sock.close()
         raise errors.StartupError(f"cannot set up certificates in {config.pki_dir}: {e}") from e
     server = ApiServer(config)
+    server.ca_pem = pki.ca_pem()
+    _register_node_token(server, data_dir, server.ca_pem)
     if server_out is not None:
         server_out.append(server)
     try:

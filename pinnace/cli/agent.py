@@ -143,7 +143,11 @@ def add_agent_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     g = agent.add_argument_group("cluster")
     g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig to join with")
     g.add_argument("--server", metavar="URL", help="API server URL (with --token)")
-    g.add_argument("--token", metavar="TOKEN", help="bearer token (with --server)")
+    g.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="the server's join token (with --server): the content of <server data dir>/node-token",
+    )
     g.add_argument(
         "--data-dir", default=DEFAULT_AGENT_DIR, metavar="DIR",
         help=f"agent state: containerd, pods, logs (default {DEFAULT_AGENT_DIR})",
@@ -180,17 +184,17 @@ def _cmd_agent(args: argparse.Namespace) -> int:
         if args.kubeconfig:
             client_config = ClientConfig.from_kubeconfig(args.kubeconfig).with_rate_limits(50, 100)
         elif args.server and args.token:
+            from pinnace.client.jointoken import JoinToken, fetch_cluster_ca
+
+            token = JoinToken.parse(args.token)
+            ca = asyncio.run(fetch_cluster_ca(args.server, token))
             client_config = ClientConfig(
-                server=args.server,
-                token=args.token,
-                insecure_skip_tls_verify=True,
-                qps=50,
-                burst=100,
+                server=args.server, token=token.secret, ca_data=ca, qps=50, burst=100
             )
         else:
             log.error("pinnace agent: give --kubeconfig FILE, or --server URL and --token TOKEN")
             return 2
-    except (ConfigError, OSError, TypeError) as e:
+    except (ConfigError, OSError, TypeError, ValueError) as e:
         log.error("pinnace agent: %s", e)
         return 1
     root = Path(args.data_dir).expanduser().absolute()

@@ -27,6 +27,10 @@ class TokenAuthenticator:
     def __init__(self) -> None:
         self._tokens: dict[str, UserInfo] = {}
 
+    def register(self, token: str, user: UserInfo) -> None:
+        """Accept a token made elsewhere (the node join token's secret)."""
+        self._tokens[token] = user
+
     def issue(self, user: UserInfo) -> str:
         token = secrets.token_urlsafe(32)
         self._tokens[token] = user
