@@ -44,6 +44,24 @@ async def _cleanup_runtime(address: str) -> None:
                 await rt.remove_pod_sandbox(sb.id)
 
 
+def _remove_idle_portmap_chains() -> None:
+    """The portmap plugin's shared chains, once no pod uses them (it never removes them)."""
+    rules = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+    if any(line.startswith("-A CNI-HOSTPORT-DNAT") or line.startswith("-A CNI-DN-")
+           for line in rules.splitlines()):  # fmt: skip
+        return
+    for line in rules.splitlines():
+        if line.startswith("-A ") and "-j CNI-HOSTPORT-" in line and not line.startswith("-A CNI-"):
+            import shlex
+
+            subprocess.run(
+                ["iptables", "-t", "nat", "-D", *shlex.split(line)[1:]], capture_output=True
+            )
+    for chain in ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"):
+        subprocess.run(["iptables", "-t", "nat", "-F", chain], capture_output=True)
+        subprocess.run(["iptables", "-t", "nat", "-X", chain], capture_output=True)
+
+
 def cleanup_agent_runtime(agent_dir: Path, bridge: str) -> None:
     """Stop every pod of the agent's containerd, then containerd; delete the bridge."""
     cdir = agent_dir / "containerd"
@@ -61,6 +79,10 @@ def cleanup_agent_runtime(agent_dir: Path, bridge: str) -> None:
                 time.sleep(0.1)
             os.kill(pid, signal.SIGKILL)
     subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    from pinnace.kubelet.cni import remove_masquerade
+
+    remove_masquerade(bridge)
+    _remove_idle_portmap_chains()
     # mounts left under the agent dir (tmpfs volumes, shm) would keep the dir busy
     with contextlib.suppress(OSError):
         mounts = Path("/proc/self/mounts").read_text().splitlines()

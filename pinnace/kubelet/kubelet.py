@@ -27,7 +27,7 @@ from pinnace.client import Client, ClientConfig, Obj
 from pinnace.client.events import EventRecorder
 from pinnace.client.informer import Informer
 from pinnace.client.objects import PODS
-from pinnace.kubelet.cni import write_conflist
+from pinnace.kubelet.cni import ensure_masquerade, write_conflist
 from pinnace.kubelet.config import KubeletConfig
 from pinnace.kubelet.cri.client import CRIError, RuntimeClient
 from pinnace.kubelet.images import ImageManager
@@ -259,6 +259,10 @@ class Kubelet:
                     cfg.cni_conf_dir, self.node.pod_cidr, bridge=cfg.cni_bridge,
                     ipam_dir=cfg.cni_state_dir,
                 )  # fmt: skip
+                try:
+                    await asyncio.to_thread(ensure_masquerade, self.node.pod_cidr, cfg.cni_bridge)
+                except (OSError, RuntimeError) as e:
+                    log.warning("pods cannot reach outside their network: %s", e)
                 log.info("pod network %s on bridge %s", self.node.pod_cidr, cfg.cni_bridge)
                 self.node.status_changed.set()
                 await self.relist()
