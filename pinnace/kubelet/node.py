@@ -148,11 +148,42 @@ def node_addresses(node_name: str, node_ip: str | None) -> list[Obj]:
     return [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": node_name}]
 
 
-_CONDITIONS: tuple[tuple[str, str, str], ...] = (
-    ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-    ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-    ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-)
+# (type, (reason, message) when fine, (reason, message) under pressure)
+_CONDITIONS: tuple[tuple[str, tuple[str, str], tuple[str, str]], ...] = (
+    ("MemoryPressure",
+     ("KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+     ("KubeletHasInsufficientMemory", "kubelet has insufficient memory available")),
+    ("DiskPressure",
+     ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+     ("KubeletHasDiskPressure", "kubelet has disk pressure")),
+    ("PIDPressure",
+     ("KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+     ("KubeletHasInsufficientPID", "kubelet has insufficient PID available")),
+)  # fmt: skip
+NODEFS_MIN_AVAILABLE = 0.10  # upstream's evictionHard nodefs.available<10%
+PID_MAX_USED = 0.90
+
+
+def pressures(root_dir: Path, memory_threshold_bytes: int) -> dict[str, bool]:
+    """Which resources are below upstream's hard eviction thresholds right now:
+    memory.available (MemAvailable) < the threshold, nodefs.available < 10 %
+    (the filesystem holding ``root_dir``), and processes > 90 % of pid_max.
+    (The kubelet reports these; it does not evict pods yet.)"""
+    mem_available = None
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith("MemAvailable:"):
+            mem_available = int(line.split()[1]) * 1024
+    st = os.statvfs(root_dir)
+    disk_ok = st.f_blocks == 0 or st.f_bavail / st.f_blocks >= NODEFS_MIN_AVAILABLE
+    pid_max = int(_read("/proc/sys/kernel/pid_max", "0") or 0)
+    running = 0
+    with contextlib.suppress(OSError):
+        running = sum(1 for name in os.listdir("/proc") if name.isdigit())
+    return {
+        "MemoryPressure": mem_available is not None and mem_available < memory_threshold_bytes,
+        "DiskPressure": not disk_ok,
+        "PIDPressure": pid_max > 0 and running > PID_MAX_USED * pid_max,
+    }
 
 
 class NodeAgent:
@@ -266,7 +297,11 @@ class NodeAgent:
             ready_cond = ("True", "KubeletReady", "kubelet is posting ready status")
         else:
             ready_cond = ("False", "KubeletNotReady", rt.message or "container runtime is down")
-        wanted = [(t, "False", r, m) for t, r, m in _CONDITIONS]
+        under = pressures(self.config.root_dir, int(_q(self.config.eviction_hard_memory)))
+        wanted = [
+            (t, "True", *bad) if under.get(t) else (t, "False", *fine)
+            for t, fine, bad in _CONDITIONS
+        ]
         wanted.append(("Ready", *ready_cond))
         out: list[Obj] = []
         for type_, status, reason, message in wanted:
