@@ -190,3 +190,25 @@ def test_stats_summary_through_the_node_proxy(node_cluster: NodeCluster) -> None
     pods = {p["podRef"]["name"]: p for p in summary["pods"]}
     assert max(ct["cpu"]["usageNanoCores"] for ct in pods["busy"]["containers"]) > 0
     c.kubectl("delete", "pod", "busy", "--wait=false")
+
+
+def test_shared_process_namespace_and_tcp_probe(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: shared-pid}
+spec:
+  shareProcessNamespace: true
+  containers:
+  - name: web
+    image: httpd
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+  - name: peek
+    image: busybox
+    command: ["sleep", "3600"]
+"""
+    c.kubectl("apply", "-f", "-", input=manifest)
+    c.wait_pod("shared-pid", _ready)
+    ps = c.kubectl("exec", "shared-pid", "-c", "peek", "--", "ps").stdout
+    assert "httpd" in ps and "/pause" in ps
