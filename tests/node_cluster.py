@@ -34,14 +34,18 @@ def write_registries_yaml(path: Path, registry: str) -> Path:
 
 
 async def _cleanup_runtime(address: str) -> None:
+    from pinnace.kubelet.cgroups import remove_pod_cgroups
     from pinnace.kubelet.cri.client import CRIError, RuntimeClient
 
     async with RuntimeClient(address, timeout=30) as rt:
-        for sb in await rt.list_pod_sandbox():
+        sandboxes = await rt.list_pod_sandbox()
+        for sb in sandboxes:
             with contextlib.suppress(CRIError):
                 await rt.stop_pod_sandbox(sb.id)
             with contextlib.suppress(CRIError):
                 await rt.remove_pod_sandbox(sb.id)
+        for sb in sandboxes:
+            remove_pod_cgroups(sb.metadata.uid)
 
 
 def _remove_idle_portmap_chains() -> None:

@@ -34,6 +34,7 @@ from typing import Any
 from pinnace.client import Client, Obj
 from pinnace.client.errors import ApiError, NotFound
 from pinnace.client.objects import PODS
+from pinnace.kubelet.cgroups import remove_pod_cgroups
 from pinnace.kubelet.config import KubeletConfig
 from pinnace.kubelet.cri import api_pb2 as cri
 from pinnace.kubelet.cri.client import CRIError, RuntimeClient
@@ -563,6 +564,7 @@ class PodSyncer:
         except Exception as e:
             log.warning("tearing down volumes of pod %s: %s", uid, e)
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
+        await asyncio.to_thread(remove_pod_cgroups, uid)
         if rt.name:
             d = self.config.logs_dir / f"{rt.namespace}_{rt.name}_{uid}"
             shutil.rmtree(d, ignore_errors=True)
