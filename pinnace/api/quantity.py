@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_MILLI_CPU_REQUEST",
     "EPHEMERAL_STORAGE",
     "MEMORY",
+    "MULTIPLIERS",
     "PODS",
     "parse_quantity",
     "pod_requests",
@@ -54,6 +55,9 @@ _DECIMAL = {
     "P": Fraction(10**15),
     "E": Fraction(10**18),
 }
+
+MULTIPLIERS: dict[str, Fraction] = {**_DECIMAL, **{k: Fraction(v) for k, v in _BINARY.items()}}
+"""Every quantity suffix and what it multiplies by ("" included)."""
 
 
 @lru_cache(maxsize=4096)

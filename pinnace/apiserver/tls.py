@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import Mapping
-from typing import Any
 
 from pinnace.apiserver.certs import Pki
+from pinnace.certidentity import identity_from_peercert
 
 __all__ = ["identity_from_peercert", "local_server_url", "server_ssl_context"]
 
@@ -33,27 +32,6 @@ def server_ssl_context(pki: Pki) -> ssl.SSLContext:
     ctx.set_alpn_protocols(["http/1.1"])
     ctx.options |= ssl.OP_NO_COMPRESSION
     return ctx
-
-
-def identity_from_peercert(
-    peercert: Mapping[str, Any] | None,
-) -> tuple[str, list[str]] | None:
-    """``(user, groups)`` from a verified peer certificate as returned by
-    :meth:`ssl.SSLSocket.getpeercert` (subject CN is the user, every O a group),
-    or None when there is no certificate or it names no user."""
-    if not peercert:
-        return None
-    user = ""
-    groups: list[str] = []
-    for rdn in peercert.get("subject", ()):
-        for attr, value in rdn:
-            if attr == "commonName" and not user:
-                user = value
-            elif attr == "organizationName":
-                groups.append(value)
-    if not user:
-        return None
-    return user, groups
 
 
 def local_server_url(bind_address: str, port: int) -> str:

@@ -55,6 +55,11 @@ class Backoff:
             return 0.0
         return max(0.0, since + delay - now)
 
+    def in_backoff(self, key: str, now: float | None = None) -> bool:
+        """Whether the back-off started by the last :meth:`next` is still running."""
+        entry = self._entries.get(key)
+        return entry is not None and self.in_backoff_since(key, entry[1], now) > 0
+
     def next(self, key: str, now: float | None = None) -> float:
         now = time.time() if now is None else now
         entry = self._entries.get(key)
@@ -93,7 +98,6 @@ class ImageManager:
         self.event = event
         self.credentials = credentials
         self.backoff = Backoff()
-        self._failed_at: dict[str, float] = {}
 
     async def ensure(self, pod: Obj, container: Obj, field_path: str) -> str:
         """Make ``container.image`` present; returns the image reference to run.
@@ -118,7 +122,7 @@ class ImageManager:
             )  # fmt: skip
             return image
         key = f"{pod['metadata']['uid']}/{image}"
-        if self._recently_failed(key):
+        if self.backoff.in_backoff(key):
             msg = f'Back-off pulling image "{image}"'
             self.event(pod, "Normal", "BackOff", msg, field_path)
             raise ImageError("ImagePullBackOff", msg)
@@ -140,13 +144,11 @@ class ImageManager:
             await self.runtime.pull_image(image, auth=auth)
         except CRIError as e:
             self.backoff.next(key)
-            self._failed_at[key] = time.time()
             msg = f'Failed to pull image "{image}": {e.message}'
             self.event(pod, "Warning", "Failed", msg, field_path)
             self.event(pod, "Warning", "Failed", "Error: ErrImagePull", field_path)
             raise ImageError("ErrImagePull", msg) from e
         self.backoff.reset(key)
-        self._failed_at.pop(key, None)
         took = time.monotonic() - started
         size = 0
         try:
@@ -161,7 +163,3 @@ class ImageManager:
             field_path,
         )  # fmt: skip
         return image
-
-    def _recently_failed(self, key: str) -> bool:
-        at = self._failed_at.get(key)
-        return at is not None and time.time() - at < self.backoff.current(key)

@@ -103,8 +103,16 @@ class PodState:
     last_refresh: float = 0.0
 
 
-def _field_path(kind: str, index: int, name: str) -> str:
+def _field_path(kind: str, name: str) -> str:
     return f"spec.{kind}{{{name}}}"
+
+
+def _container_specs(pod: Obj) -> dict[str, Obj]:
+    """Init and regular containers of ``pod`` by name."""
+    spec = pod.get("spec") or {}
+    return {
+        c["name"]: c for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
+    }
 
 
 def _should_restart(policy: str, c: ContainerInfo) -> bool:
@@ -240,10 +248,10 @@ class PodSyncer:
         wake: float | None = None
         acted = False
         # init containers, one at a time; sidecars keep running
-        for idx, ic in enumerate(spec.get("initContainers") or []):
+        for ic in spec.get("initContainers") or []:
             c = rt.latest(ic["name"])
             sidecar = ic.get("restartPolicy") == "Always"
-            fp = _field_path("initContainers", idx, ic["name"])
+            fp = _field_path("initContainers", ic["name"])
             if c is not None and c.running:
                 if sidecar:
                     acted |= await self._check_running(pod, ic, c, fp, rt, st)
@@ -268,9 +276,9 @@ class PodSyncer:
                 break
         else:
             # regular containers
-            for idx, ctr in enumerate(spec.get("containers") or []):
+            for ctr in spec.get("containers") or []:
                 c = rt.latest(ctr["name"])
-                fp = _field_path("containers", idx, ctr["name"])
+                fp = _field_path("containers", ctr["name"])
                 if c is not None and (c.running or c.state == cri.CONTAINER_CREATED):
                     if c.state == cri.CONTAINER_CREATED:
                         continue
@@ -522,11 +530,7 @@ class PodSyncer:
                 log.warning("stopping container %s: %s", c.id[:12], e)
 
     async def kill_pod(self, pod: Obj | None, rt: PodRuntime, *, grace: int | None) -> None:
-        specs: dict[str, Obj] = {}
-        if pod is not None:
-            spec = pod.get("spec") or {}
-            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
-                specs[c["name"]] = c
+        specs = _container_specs(pod) if pod is not None else {}
         running = rt.running_containers()
         # regular containers first, in parallel; sidecars (init) after them
         init_names = {
@@ -580,15 +584,7 @@ class PodSyncer:
             msg = path.read_bytes()[:TERMINATION_MESSAGE_LIMIT].decode(errors="replace")
         if msg or c.exit_code == 0:
             return msg
-        spec: Obj = next(
-            (
-                s
-                for s in ((pod.get("spec") or {}).get("containers") or [])
-                + ((pod.get("spec") or {}).get("initContainers") or [])
-                if s["name"] == c.name
-            ),
-            {},
-        )
+        spec = _container_specs(pod).get(c.name, {})
         if spec.get("terminationMessagePolicy") != "FallbackToLogsOnError" or not c.log_path:
             return ""
         with contextlib.suppress(OSError):

@@ -41,13 +41,14 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
+from pinnace.certidentity import identity_from_peercert
 from pinnace.kubelet import logs as klogs
 from pinnace.kubelet import stats as kstats
 
@@ -132,20 +133,6 @@ def kubelet_ssl_context(cert_file: Path, key_file: Path, client_ca_file: Path) -
     ctx.verify_mode = ssl.CERT_OPTIONAL
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
-
-
-def _identity(peercert: Mapping[str, Any] | None) -> tuple[str, list[str]] | None:
-    if not peercert:
-        return None
-    user = ""
-    groups: list[str] = []
-    for rdn in peercert.get("subject", ()):
-        for attr, value in rdn:
-            if attr == "commonName" and not user:
-                user = value
-            elif attr == "organizationName":
-                groups.append(value)
-    return (user, groups) if user else None
 
 
 def _allowed(user: str, groups: list[str]) -> bool:
@@ -283,7 +270,7 @@ class KubeletServer:
             return resp
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
-        ident = _identity(peercert)
+        ident = identity_from_peercert(peercert)
         if ident is None:
             return _text(401, "Unauthorized")
         user, groups = ident

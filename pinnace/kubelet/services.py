@@ -218,14 +218,14 @@ class Backend:
         return self.k.informer.list() if self.k.informer is not None else []
 
     def get_pod(self, namespace: str, name: str) -> Obj | None:
-        for p in self.pods():
-            m = p["metadata"]
-            if m.get("namespace") == namespace and m.get("name") == name:
-                st = self.k.syncer.states.get(m["uid"]) if self.k.syncer else None
-                if st is not None and st.last_status is not None:
-                    return {**p, "status": st.last_status}
-                return p
-        return None
+        k = self.k
+        p = k.informer.store.get_by_name(namespace, name) if k.informer is not None else None
+        if p is None:
+            return None
+        st = k.syncer.states.get(p["metadata"]["uid"]) if k.syncer is not None else None
+        if st is not None and st.last_status is not None:
+            return {**p, "status": st.last_status}
+        return p
 
     async def container_log_path(self, container_id: str) -> Path | None:
         assert self.k.runtime is not None
@@ -305,7 +305,7 @@ class Backend:
                     name=m["name"], namespace=m.get("namespace", "default"), uid=m["uid"],
                     sandbox_id=sb.id if sb else "",
                     start_time=(p.get("status") or {}).get("startTime", ""),
-                    containers=[_stats_container(StatsContainer, c) for c in rt.containers if c.running],
+                    containers=[StatsContainer(name=c.name, container_id=c.id) for c in rt.containers if c.running],
                 )
             )  # fmt: skip
         cstats = await k.runtime.list_container_stats()
@@ -316,18 +316,6 @@ class Backend:
             log.debug("ListPodSandboxStats: %s", e)
         fs = await k.runtime.image_fs_info()
         return await self.stats.summary(infos, cstats, sstats, fs)
-
-
-def _stats_container(cls: Any, c: Any) -> Any:
-    import inspect
-
-    params = inspect.signature(cls).parameters
-    kwargs: dict[str, Any] = {}
-    for name, value in (("name", c.name), ("id", c.id), ("container_id", c.id),
-                        ("start_time", "")):  # fmt: skip
-        if name in params:
-            kwargs[name] = value
-    return cls(**kwargs)
 
 
 def _self_signed(pki: Path, node_name: str, ips: list[str]) -> tuple[Path, Path]:

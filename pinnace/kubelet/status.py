@@ -189,6 +189,15 @@ def _condition(
     return c
 
 
+def _init_complete(spec: Obj, status: Obj) -> bool:
+    """An init container is done when it exited 0; a sidecar (restartable init
+    container) when it runs and has started."""
+    state = status["state"]
+    if spec.get("restartPolicy") == "Always":
+        return "running" in state and bool(status["started"])
+    return "terminated" in state and state["terminated"]["exitCode"] == 0
+
+
 def compute_status(inputs: PodStatusInputs) -> Obj:
     pod = inputs.pod
     spec = pod.get("spec") or {}
@@ -199,11 +208,12 @@ def compute_status(inputs: PodStatusInputs) -> Obj:
     init_statuses = [
         _container_status(c, rt, inputs, default_waiting="PodInitializing") for c in init_specs
     ]
-    init_done = all(
-        ("terminated" in s["state"] and s["state"]["terminated"]["exitCode"] == 0)
-        or (c.get("restartPolicy") == "Always" and "running" in s["state"] and s["started"])
+    pending_init = [
+        c["name"]
         for c, s in zip(init_specs, init_statuses, strict=True)
-    )
+        if not _init_complete(c, s)
+    ]
+    init_done = not pending_init
     statuses = [
         _container_status(
             c, rt, inputs, default_waiting="ContainerCreating" if init_done else "PodInitializing"
@@ -218,14 +228,6 @@ def compute_status(inputs: PodStatusInputs) -> Obj:
     sandbox_ok = sandbox is not None and sandbox.ready
     conds: list[Obj] = [
         _condition(existing, "PodReadyToStartContainers", "True" if sandbox_ok else "False")
-    ]
-    pending_init = [
-        c["name"]
-        for c, s in zip(init_specs, init_statuses, strict=True)
-        if not (
-            ("terminated" in s["state"] and s["state"]["terminated"]["exitCode"] == 0)
-            or (c.get("restartPolicy") == "Always" and "running" in s["state"])
-        )
     ]
     if pending_init and phase not in ("Succeeded", "Failed"):
         conds.append(

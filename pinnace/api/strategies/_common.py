@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any, TypeGuard
 
 from pinnace.api import validation_common as vc
+from pinnace.api.quantity import MULTIPLIERS as _SUFFIX
 from pinnace.api.schema.validation import FieldError
 from pinnace.api.selectors import SelectorError, label_selector_from_dict
 
@@ -207,24 +208,6 @@ def validate_ip(value: Any, path: str) -> list[FieldError]:
 
 # -- quantities ----------------------------------------------------------------------
 
-_SUFFIX: dict[str, Fraction] = {
-    "": Fraction(1),
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 1000),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "P": Fraction(10**15),
-    "E": Fraction(10**18),
-    "Ki": Fraction(2**10),
-    "Mi": Fraction(2**20),
-    "Gi": Fraction(2**30),
-    "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50),
-    "Ei": Fraction(2**60),
-}
 _quantity = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([a-zA-Z]*|[eE][-+]?[0-9]+)$")
 
 
