@@ -47,6 +47,10 @@ class Server:
         args = [*PINNACE, "server", "--data-dir", str(self.data_dir), "--port", str(self.port)]
         if self.storage:
             args += ["--storage", self.storage]
+        if "--dns-port" not in self.extra_args and "dns" not in self.extra_args:
+            # cluster DNS would listen on the host's port 53: only clusters
+            # that test it run it, on ports of their own
+            args += ["--disable", "dns"]
         args += self.extra_args
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT)

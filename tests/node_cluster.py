@@ -25,7 +25,7 @@ from typing import Any
 
 from tests.cluster import Server, free_port
 
-__all__ = ["NodeCluster", "cleanup_agent_runtime"]
+__all__ = ["NodeCluster", "cleanup_agent_runtime", "cleanup_proxy_rules"]
 
 
 def write_registries_yaml(path: Path, registry: str) -> Path:
@@ -95,17 +95,28 @@ def cleanup_agent_runtime(agent_dir: Path, bridge: str) -> None:
             subprocess.run(["umount", "-l", t], capture_output=True)
 
 
+def cleanup_proxy_rules() -> None:
+    """What kube-proxy programmed on the host (``pinnace proxy --cleanup``)."""
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "pinnace", "proxy", "--cleanup"], capture_output=True, timeout=60
+    )
+
+
 class NodeCluster(Server):
     """A :class:`Server` with the node agent; ``node`` is its node name."""
 
     def __init__(self, data_dir: Path, *, registry: str, bridge: str, node: str = "node-1",
-                 pod_cidr: str = "10.244.0.0/24") -> None:  # fmt: skip
+                 pod_cidr: str = "10.244.0.0/24", proxy_mode: str = "iptables",
+                 extra_args: list[str] | None = None) -> None:  # fmt: skip
         regfile = write_registries_yaml(
             data_dir.parent / f"{data_dir.name}-registries.yaml", registry
         )
         super().__init__(data_dir)
         self.node = node
         self.bridge = bridge
+        self.dns_port = free_port()
         self.extra_args = [
             "--agent",
             "--node-name", node,
@@ -113,6 +124,13 @@ class NodeCluster(Server):
             "--registry-config", str(regfile),
             "--cni-bridge", bridge,
             "--pod-cidr", pod_cidr,
+            "--cluster-cidr", pod_cidr,
+            "--proxy-mode", proxy_mode,
+            # cluster DNS on a free port of the node's address (the kube-dns
+            # Service's port 53 leads there), never forwarding off this machine
+            "--dns-port", str(self.dns_port),
+            "--dns-metrics-port", str(free_port()),
+            *(extra_args or ["--dns-upstream", "127.0.0.1:9"]),
         ]  # fmt: skip
 
     @property
@@ -159,3 +177,4 @@ class NodeCluster(Server):
             self.kubectl("delete", "pods", "--all", "-A", "--wait=false", check=False, timeout=30)
         self.stop()
         cleanup_agent_runtime(self.agent_dir, self.bridge)
+        cleanup_proxy_rules()

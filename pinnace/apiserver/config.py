@@ -47,6 +47,13 @@ class ServerConfig:
     components: ComponentFactory | None = None
     # the in-process node agent's KubeletConfig (None: no agent in this process)
     kubelet: object | None = None
+    # Services: cluster IPs come from this CIDR (its first address is the
+    # `kubernetes` Service's), node ports from this inclusive range
+    service_cidr: str = "10.96.0.0/12"
+    service_node_port_range: str = "30000-32767"
+    # the address the `kubernetes` Service's endpoints point at; empty: the bind
+    # address, or the host's default-route address when bound to 0.0.0.0
+    advertise_address: str = ""
 
     def storage_url(self) -> str:
         if self.storage:

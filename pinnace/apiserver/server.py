@@ -48,6 +48,7 @@ from pinnace.apiserver.handlers import ResourceHandlers, fields_function
 from pinnace.apiserver.registry import RequestContext, ResourceStore
 from pinnace.apiserver.requestinfo import parse_request
 from pinnace.apiserver.schemahooks import SchemaHooks
+from pinnace.apiserver.services import ServiceSupport
 from pinnace.client.transport import UNIX_SCHEME
 from pinnace.storage import Backend, open_backend
 
@@ -107,6 +108,8 @@ class ApiServer:
         self.bookmark_interval = 60.0
         self.ready = asyncio.Event()
         self.app = self._build_app()
+        # cluster IP / node port allocation and the `kubernetes` Service (start_storage)
+        self.services: ServiceSupport | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -119,6 +122,7 @@ class ApiServer:
             raise errors.StartupError(
                 f"cannot open storage {self.config.storage_url()}: {e}"
             ) from e
+        self.services = ServiceSupport.build(self.config, self.backend)
         for r in self.catalog.resources:
             prefix = r.key_prefix()
             cache = self.caches.get(prefix)
@@ -131,13 +135,26 @@ class ApiServer:
                     value_decoder=self.hooks.value_decoder(r),
                 )
                 self.caches[prefix] = cache
+            if (r.group, r.plural) == ("", "services"):
+                self.stores[(r.group, r.version, r.plural)] = self.services.make_store(
+                    r, cache, strategy_for(r), self.admission, self.hooks
+                )
+                continue
             self.stores[(r.group, r.version, r.plural)] = ResourceStore(
                 r, self.backend, cache, strategy_for(r), self.admission, self.hooks
             )
         await asyncio.gather(*(c.start() for c in self.caches.values()))
         await self._bootstrap()
+        await self.services.start(
+            self.store("", "v1", "services"),
+            self.store("", "v1", "endpoints"),
+            self.store("discovery.k8s.io", "v1", "endpointslices"),
+            lambda: RequestContext(user=SYSTEM_USER, field_manager="pinnace-apiserver"),
+        )
 
     async def stop(self) -> None:
+        if self.services is not None:
+            await self.services.stop()
         for c in self.caches.values():
             await c.stop()
         if self.backend is not None:

@@ -109,8 +109,10 @@ def add_node_flags(p: argparse.ArgumentParser) -> None:
 
 
 def kubelet_config_from_args(args: argparse.Namespace, root_dir: Path) -> object:
+    from pinnace.cli.network import DEFAULT_SERVICE_CIDR, cluster_dns_ip
     from pinnace.kubelet.config import KubeletConfig, default_node_name
 
+    service_cidr = getattr(args, "service_cidr", None) or DEFAULT_SERVICE_CIDR
     labels: dict[str, str] = {}
     for item in args.node_label:
         labels.update(_key_values(item, "--node-label"))
@@ -122,7 +124,9 @@ def kubelet_config_from_args(args: argparse.Namespace, root_dir: Path) -> object
         register_with_taints=list(args.node_taint),
         container_runtime_endpoint=args.container_runtime_endpoint,
         registry_config=Path(args.registry_config) if args.registry_config else None,
-        cluster_dns=list(args.cluster_dns),
+        # as k3s: pods use the cluster DNS Service unless told otherwise
+        cluster_dns=list(args.cluster_dns) or [cluster_dns_ip(service_cidr)],
+        service_cidr=service_cidr,
         cluster_domain=args.cluster_domain,
         kube_reserved=args.kube_reserved or {},
         system_reserved=args.system_reserved or {},
@@ -154,7 +158,14 @@ def add_agent_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )  # fmt: skip
     add_node_flags(agent)
     from pinnace.cli.main import _add_common_flags
+    from pinnace.cli.network import add_service_network_flags
 
+    add_service_network_flags(agent, server=False)
+    agent.add_argument(
+        "--disable-kube-proxy",
+        action="store_true",
+        help="do not run kube-proxy beside the agent",
+    )
     _add_common_flags(agent)
     agent.set_defaults(func=_cmd_agent)
 
@@ -200,8 +211,26 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     root = Path(args.data_dir).expanduser().absolute()
     config = kubelet_config_from_args(args, root)
     _limit_malloc_arenas()
+    parts = [run_kubelet(client_config, config)]  # type: ignore[arg-type]
+    if not args.disable_kube_proxy:
+        from pinnace.cli.network import proxy_config
+        from pinnace.proxy import run_proxy
+
+        pc = proxy_config(
+            mode=args.proxy_mode,
+            node_name=config.node_name,  # type: ignore[attr-defined]
+            node_ip=args.node_ip,
+            cluster_cidr=args.cluster_cidr,
+        )
+        parts.append(run_proxy(client_config, pc))
+
+    async def run_all() -> None:
+        async with asyncio.TaskGroup() as tg:
+            for coro in parts:
+                tg.create_task(coro)
+
     try:
-        return asyncio.run(_run_until_signal(run_kubelet(client_config, config), "pinnace agent"))  # type: ignore[arg-type]
+        return asyncio.run(_run_until_signal(run_all(), "pinnace agent"))
     except Exception as e:
         log.critical("pinnace agent crashed: %s", e, exc_info=True)
         return 1

@@ -82,6 +82,36 @@ class KubeletComponent:
             await Kubelet(client, self.kubelet_config, server_factory=factory).run()
 
 
+@dataclass
+class ProxyComponent:
+    """kube-proxy beside the in-process node agent."""
+
+    proxy_config: object
+    name: str = "proxy"
+    user: str = "system:kube-proxy"
+    groups: tuple[str, ...] = ()
+
+    async def run(self, client_config: ClientConfig) -> None:
+        from pinnace.proxy import run_proxy
+
+        await run_proxy(client_config, self.proxy_config)  # type: ignore[arg-type]
+
+
+@dataclass
+class DnsComponent:
+    """Cluster DNS inside the server (it keeps the kube-dns Service pointing at itself)."""
+
+    dns_config: object
+    name: str = "dns"
+    user: str = "system:serviceaccount:kube-system:coredns"
+    groups: tuple[str, ...] = ("system:serviceaccounts", "system:serviceaccounts:kube-system")
+
+    async def run(self, client_config: ClientConfig) -> None:
+        from pinnace.dns import run_dns
+
+        await run_dns(client_config, self.dns_config)  # type: ignore[arg-type]
+
+
 def server_components(config: ServerConfig) -> list[Component]:
     """What runs inside the server by default (minus ``--disable``)."""
     comps: list[Component] = [
@@ -93,4 +123,40 @@ def server_components(config: ServerConfig) -> list[Component]:
         comps.append(SimComponent(nodes=sim_nodes))
     if config.kubelet is not None:
         comps.append(KubeletComponent(config.kubelet, str(config.pki_dir)))
+        if "proxy" not in config.disable:
+            comps.append(ProxyComponent(_proxy_config(config)))
+    if "dns" not in config.disable and config.extra.get("dns_port") != "0":
+        comps.append(DnsComponent(_dns_config(config)))
     return [c for c in comps if c.name not in config.disable]
+
+
+def _proxy_config(config: ServerConfig) -> object:
+    from pinnace.cli.network import proxy_config
+    from pinnace.kubelet.config import KubeletConfig
+
+    kc = config.kubelet
+    assert isinstance(kc, KubeletConfig)
+    return proxy_config(
+        mode=config.extra.get("proxy_mode") or "iptables",
+        node_name=kc.node_name,
+        node_ip=kc.node_ip,
+        cluster_cidr=config.extra.get("cluster_cidr") or kc.pod_cidr,
+    )
+
+
+def _dns_config(config: ServerConfig) -> object:
+    from pinnace.cli.network import cluster_dns_ip, dns_config
+    from pinnace.kubelet.config import KubeletConfig
+
+    kc = config.kubelet
+    node_ip = kc.node_ip if isinstance(kc, KubeletConfig) else None
+    upstreams = [u for u in (config.extra.get("dns_upstreams") or "").split(",") if u]
+    return dns_config(
+        advertise_ip=node_ip,
+        listen=None,
+        port=int(config.extra.get("dns_port") or 53),
+        service_ip=cluster_dns_ip(config.service_cidr),
+        cluster_domain=kc.cluster_domain if isinstance(kc, KubeletConfig) else "cluster.local",
+        upstreams=upstreams,
+        metrics_port=int(config.extra.get("dns_metrics_port") or 9153),
+    )

@@ -37,6 +37,7 @@ from pinnace import __version__
 from pinnace.cli.agent import add_agent_command, add_node_flags, kubelet_config_from_args
 from pinnace.cli.image import add_image_commands
 from pinnace.cli.logs import setup_logging
+from pinnace.cli.network import add_dns_command, add_proxy_command, add_service_network_flags
 
 if TYPE_CHECKING:
     from pinnace.apiserver.config import Component, ServerConfig
@@ -260,6 +261,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
         help="also run a node agent (kubelet) in the server process, as `pinnace up` does",
     )
     add_node_flags(server)
+    add_service_network_flags(server, server=True)
     _add_common_flags(server)
     server.set_defaults(func=_cmd_server)
 
@@ -271,6 +273,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     )
     _add_server_flags(up, data_dir_default=env_dir or DEFAULT_DATA_DIR)
     add_node_flags(up)
+    add_service_network_flags(up, server=True)
     _add_common_flags(up)
     up.set_defaults(func=_cmd_up)
 
@@ -344,6 +347,8 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     sched.set_defaults(func=_cmd_scheduler)
 
     add_agent_command(sub)
+    add_proxy_command(sub)
+    add_dns_command(sub)
     add_image_commands(sub)
 
     version = sub.add_parser("version", help="print the pinnace version")
@@ -577,10 +582,18 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         disable=frozenset(disable),
         tls_sans=sans,
         components=_server_components,
+        service_cidr=getattr(args, "service_cidr", None) or "10.96.0.0/12",
+        service_node_port_range=getattr(args, "service_node_port_range", None) or "30000-32767",
+        advertise_address=getattr(args, "advertise_address", "") or "",
         extra={
             "controllers": getattr(args, "controllers", "*"),
             "sim_nodes": str(getattr(args, "sim_nodes", 0) or 0),
             "scheduler_config": getattr(args, "scheduler_config", "") or "",
+            "cluster_cidr": getattr(args, "cluster_cidr", "") or "",
+            "proxy_mode": getattr(args, "proxy_mode", "") or "",
+            "dns_port": str(getattr(args, "dns_port", 53)),
+            "dns_metrics_port": str(getattr(args, "dns_metrics_port", 9153)),
+            "dns_upstreams": ",".join(getattr(args, "dns_upstream", [])),
         },
         kubelet=_kubelet_config(args),
     )

@@ -109,6 +109,12 @@ def _endpointslice(ctx: ControllerContext) -> Controller:
     return EndpointSliceController(ctx)
 
 
+def _servicelb(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.servicelb import ServiceLBController
+
+    return ServiceLBController(ctx)
+
+
 def _serviceaccount(ctx: ControllerContext) -> Controller:
     from pinnace.controllers.serviceaccount import ServiceAccountController
 
@@ -178,6 +184,7 @@ CONTROLLERS: Mapping[str, ControllerSpec] = {
         # services, nodes, disruption budgets, pod GC
         ControllerSpec("endpoint", _endpoint, aliases=("endpoints-controller",)),
         ControllerSpec("endpointslice", _endpointslice, aliases=("endpointslice-controller",)),
+        ControllerSpec("servicelb", _servicelb),
         ControllerSpec("serviceaccount", _serviceaccount, aliases=("serviceaccount-controller",)),
         ControllerSpec("node-lifecycle", _node_lifecycle, aliases=("node-lifecycle-controller",)),
         ControllerSpec("node-ipam", _node_ipam, aliases=("node-ipam-controller",)),

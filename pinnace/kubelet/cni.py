@@ -14,6 +14,15 @@ here, that per-pod iptables work made a batch of 30 sandboxes ~25 % slower.
 The rule outlives the agent, like the bridge (pods keep running);
 :func:`remove_masquerade` takes it away.
 
+Service VIPs must never leave the machine, even before kube-proxy has
+programmed them (this VM would answer them through its default route):
+:func:`ensure_service_route` sends the service CIDR to the pod bridge, where
+nothing answers. It is a device route rather than an ``unreachable`` one
+because a host process connecting to a VIP is routed *before* the nat OUTPUT
+chain rewrites the destination: an unreachable route would fail the connect
+at once, while a device route lets kube-proxy's DNAT (and the re-route after
+it) happen. Pod traffic is DNATed in PREROUTING, before any route lookup.
+
 The file is replaced atomically; containerd notices new configuration files on
 its own. IPAM state lives under the agent's root dir, not in
 ``/var/lib/cni``, so that several agents (tests) never share it.
@@ -32,7 +41,10 @@ __all__ = [
     "CONFLIST_NAME",
     "NETWORK_NAME",
     "bridge_conflist",
+    "enable_bridge_netfilter",
+    "ensure_bridge",
     "ensure_masquerade",
+    "ensure_service_route",
     "remove_masquerade",
     "write_conflist",
 ]
@@ -119,3 +131,48 @@ def remove_masquerade(bridge: str) -> None:
 
             args = shlex.split(line)[1:]
             subprocess.run(["iptables", "-t", "nat", "-D", *args], capture_output=True)
+
+
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True)
+
+
+def ensure_bridge(bridge: str, pod_cidr: str, *, mtu: int = 1500) -> None:
+    """Create the pod bridge (up, with the pods' gateway address) if it is not
+    there yet, as the bridge plugin would on the first pod; so that routes can
+    point at it before any pod runs. Raises ``RuntimeError`` with ip's message."""
+    net = ipaddress.ip_network(pod_cidr, strict=False)
+    gateway = f"{next(net.hosts())}/{net.prefixlen}"
+    if _ip("link", "show", "dev", bridge).returncode != 0:
+        made = _ip("link", "add", "name", bridge, "mtu", str(mtu), "type", "bridge")
+        if made.returncode != 0 and "File exists" not in made.stderr:
+            raise RuntimeError(f"ip link add {bridge}: {made.stderr.strip()}")
+    addrs = _ip("-o", "-4", "addr", "show", "dev", bridge).stdout
+    if f" {gateway} " not in addrs:
+        added = _ip("addr", "add", gateway, "dev", bridge)
+        if added.returncode != 0 and "File exists" not in added.stderr:
+            raise RuntimeError(f"ip addr add {gateway} dev {bridge}: {added.stderr.strip()}")
+    up = _ip("link", "set", bridge, "up")
+    if up.returncode != 0:
+        raise RuntimeError(f"ip link set {bridge} up: {up.stderr.strip()}")
+
+
+def ensure_service_route(service_cidr: str, bridge: str) -> None:
+    """Route the service CIDR to the pod bridge (see the module docstring)."""
+    net = str(ipaddress.ip_network(service_cidr, strict=False))
+    done = _ip("route", "replace", net, "dev", bridge, "proto", "static", "scope", "link")
+    if done.returncode != 0:
+        raise RuntimeError(f"ip route replace {net} dev {bridge}: {done.stderr.strip()}")
+
+
+def enable_bridge_netfilter() -> None:
+    """Let iptables see traffic between pods on one bridge (a pod reaching a
+    service whose endpoint sits on the same bridge needs the reply un-DNATed),
+    as upstream's kubelet requires. Best effort: the sysctl exists only with
+    ``br_netfilter`` loaded."""
+    path = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+    try:
+        if path.read_text().strip() != "1":
+            path.write_text("1")
+    except OSError:
+        pass

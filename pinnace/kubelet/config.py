@@ -33,6 +33,8 @@ class KubeletConfig:
     node_labels: dict[str, str] = field(default_factory=dict)
     register_with_taints: list[dict[str, str]] = field(default_factory=list)
     cluster_dns: list[str] = field(default_factory=list)
+    service_cidr: str = "10.96.0.0/12"
+    """Routed to the pod bridge so that service VIPs never leave the node."""
     cluster_domain: str = "cluster.local"
     resolv_conf: Path = Path("/etc/resolv.conf")
     kube_reserved: dict[str, str] = field(default_factory=dict)

@@ -27,7 +27,13 @@ from pinnace.client import Client, ClientConfig, Obj
 from pinnace.client.events import EventRecorder
 from pinnace.client.informer import Informer
 from pinnace.client.objects import PODS
-from pinnace.kubelet.cni import ensure_masquerade, write_conflist
+from pinnace.kubelet.cni import (
+    enable_bridge_netfilter,
+    ensure_bridge,
+    ensure_masquerade,
+    ensure_service_route,
+    write_conflist,
+)
 from pinnace.kubelet.config import KubeletConfig
 from pinnace.kubelet.cri.client import CRIError, RuntimeClient
 from pinnace.kubelet.images import ImageManager
@@ -263,6 +269,10 @@ class Kubelet:
                     await asyncio.to_thread(ensure_masquerade, self.node.pod_cidr, cfg.cni_bridge)
                 except (OSError, RuntimeError) as e:
                     log.warning("pods cannot reach outside their network: %s", e)
+                try:
+                    await asyncio.to_thread(self._ensure_node_network, self.node.pod_cidr)
+                except (OSError, RuntimeError) as e:
+                    log.warning("cannot route the service CIDR %s: %s", cfg.service_cidr, e)
                 log.info("pod network %s on bridge %s", self.node.pod_cidr, cfg.cni_bridge)
                 self.node.status_changed.set()
                 await self.relist()
@@ -274,6 +284,15 @@ class Kubelet:
                 self.ready.set()
         finally:
             await self._shutdown()
+
+    def _ensure_node_network(self, pod_cidr: str) -> None:
+        """The bridge exists before the first pod, service VIPs stay on the
+        node, and iptables sees bridged traffic (see :mod:`pinnace.kubelet.cni`)."""
+        cfg = self.config
+        ensure_bridge(cfg.cni_bridge, pod_cidr)
+        if cfg.service_cidr:
+            ensure_service_route(cfg.service_cidr, cfg.cni_bridge)
+        enable_bridge_netfilter()
 
     async def _trim_loop(self) -> None:
         """Give freed memory back to the system now and then: start-up (imports,

@@ -30,6 +30,7 @@ from pinnace.client.clock import REAL_CLOCK, Clock
 from pinnace.client.errors import AlreadyExists, ApiError, NotFound
 from pinnace.client.objects import LEASES, NODES
 from pinnace.kubelet.config import KubeletConfig
+from pinnace.netutil import default_route_ip
 
 __all__ = [
     "KUBELET_VERSION",
@@ -131,20 +132,8 @@ def allocatable(capacity: dict[str, str], config: KubeletConfig) -> dict[str, st
     return out
 
 
-def _default_route_ip() -> str | None:
-    """The source address the host would use for outside traffic (no packet sent:
-    connecting a UDP socket only picks a route)."""
-    import socket
-
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("192.0.2.1", 9))  # TEST-NET-1; connect() on UDP sends nothing
-        addr: str = s.getsockname()[0]
-        return addr
-    return None
-
-
 def node_addresses(node_name: str, node_ip: str | None) -> list[Obj]:
-    ip = node_ip or _default_route_ip() or "127.0.0.1"
+    ip = node_ip or default_route_ip() or "127.0.0.1"
     return [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": node_name}]
 
 
@@ -373,9 +362,25 @@ class NodeAgent:
             await self.register()
             return False
         self._observe(node)
+        self._log_readiness(status)
         self._last_sent = status
         self._last_sent_at = now
         return True
+
+    def _log_readiness(self, status: Obj) -> None:
+        """One clear line when the node becomes Ready (or stops being Ready)."""
+
+        def ready(s: Obj | None) -> str:
+            conds = (s or {}).get("conditions") or []
+            return next((c["status"] for c in conds if c["type"] == "Ready"), "Unknown")
+
+        now, before = ready(status), ready(self._last_sent)
+        if now == before:
+            return
+        if now == "True":
+            log.info("node %s is Ready", self.name)
+        elif before == "True":
+            log.warning("node %s is not Ready any more", self.name)
 
     # --- lease ----------------------------------------------------------------------------
 

@@ -365,15 +365,35 @@ class ServiceStrategy(Strategy):
         if stype == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
             spec["allocateLoadBalancerNodePorts"] = True
 
+    def prepare_for_create(self, obj: Obj) -> None:
+        super().prepare_for_create(obj)
+        obj["status"] = {"loadBalancer": {}}  # upstream always serves this (a struct)
+        spec = obj.get("spec")
+        if isinstance(spec, dict):
+            _normalize_cluster_ips(spec, None)
+
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         super().prepare_for_update(new, old)
-        _keep_allocated(as_dict(new.get("spec")), as_dict(old.get("spec")))
+        spec, old_spec = new.get("spec"), as_dict(old.get("spec"))
+        if not isinstance(spec, dict):
+            return
+        _keep_allocated(spec, old_spec)
+        _normalize_cluster_ips(spec, old_spec)
+        _drop_type_dependent_fields(new, spec, old_spec)
 
     def validate(self, obj: Obj) -> list[FieldError]:
         return validate_service_spec(as_dict(obj.get("spec")))
 
     def validate_update(self, new: Obj, old: Obj) -> list[FieldError]:
         errs = self.validate(new)
+        new_spec, old_spec = as_dict(new.get("spec")), as_dict(old.get("spec"))
+        if (
+            old_spec.get("type") == "LoadBalancer"
+            and new_spec.get("type") == "LoadBalancer"
+            and old_spec.get("loadBalancerClass") != new_spec.get("loadBalancerClass")
+        ):
+            errs.append(invalid("spec.loadBalancerClass", new_spec.get("loadBalancerClass"),
+                                "may not change once set"))  # fmt: skip
         oc = old.get("spec", {}).get("clusterIP")
         nc = new.get("spec", {}).get("clusterIP")
         if (
@@ -418,9 +438,164 @@ def _keep_allocated(new: Obj, old: Obj) -> None:
                 new["healthCheckNodePort"] = old["healthCheckNodePort"]
 
 
+def _normalize_cluster_ips(spec: Obj, old: Obj | None) -> None:
+    """Upstream's ``NormalizeClusterIPs``: keep ``clusterIP`` and ``clusterIPs``
+    in step for clients that set only the singular field."""
+    cip, cips = spec.get("clusterIP") or "", as_list(spec.get("clusterIPs"))
+    if old is None:
+        if cip and not cips:
+            spec["clusterIPs"] = [cip]
+        return
+    old_cip, old_cips = old.get("clusterIP") or "", as_list(old.get("clusterIPs"))
+    if old_cips and not cips and old_cip == cip:
+        spec["clusterIPs"] = cips = list(old_cips)
+    if old_cip != cip:
+        if old_cip and not cip:
+            if cips == old_cips:
+                spec.pop("clusterIPs", None)
+        elif cips == old_cips:
+            spec["clusterIPs"] = [cip]
+
+
+def _needs_node_ports(spec: Obj) -> bool:
+    return spec.get("type") in ("NodePort", "LoadBalancer")
+
+
+def _needs_health_check_port(spec: Obj) -> bool:
+    return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
+
+
+def _drop_type_dependent_fields(new: Obj, spec: Obj, old: Obj) -> None:
+    """Upstream's ``dropTypeDependentFields``: a type change clears what the
+    old type had (and the server may have allocated) unless the client also
+    changed it (then validation says what is wrong). Released values are
+    given back by the Service store."""
+    if _needs_cluster_ip(old) and not _needs_cluster_ip(spec):
+        if spec.get("clusterIPs") == old.get("clusterIPs") and spec.get("clusterIP") == old.get(
+            "clusterIP"
+        ):
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        for f in ("ipFamilies", "ipFamilyPolicy"):
+            if spec.get(f) == old.get(f):
+                spec.pop(f, None)
+    if _needs_node_ports(old) and not _needs_node_ports(spec):
+        new_ports = [p.get("nodePort") for p in as_list(spec.get("ports")) if isinstance(p, dict)]
+        old_ports = [p.get("nodePort") for p in as_list(old.get("ports")) if isinstance(p, dict)]
+        if sorted(x for x in new_ports if x) == sorted(x for x in old_ports if x):
+            for p in as_list(spec.get("ports")):
+                if isinstance(p, dict):
+                    p.pop("nodePort", None)
+    if _needs_health_check_port(old) and not _needs_health_check_port(spec):
+        if spec.get("healthCheckNodePort") == old.get("healthCheckNodePort"):
+            spec.pop("healthCheckNodePort", None)
+    if old.get("type") == "LoadBalancer" and spec.get("type") != "LoadBalancer":
+        for f in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if f in spec and spec.get(f) == old.get(f):
+                spec.pop(f, None)
+        status = new.get("status")
+        if isinstance(status, dict) and status.get("loadBalancer"):
+            status["loadBalancer"] = {}
+    if _externally_accessible(old) and not _externally_accessible(spec):
+        if spec.get("externalTrafficPolicy") == old.get("externalTrafficPolicy"):
+            spec.pop("externalTrafficPolicy", None)
+
+
+def _externally_accessible(spec: Obj) -> bool:
+    t = spec.get("type") or "ClusterIP"
+    return t in ("NodePort", "LoadBalancer") or (t == "ClusterIP" and bool(spec.get("externalIPs")))
+
+
+IP_FAMILIES = ("IPv4", "IPv6")
+IP_FAMILY_POLICIES = ("PreferDualStack", "RequireDualStack", "SingleStack")
+EXTERNAL_NAME_FORBIDDEN = "may not be set for ExternalName services"
+
+
+def _validate_cluster_ip_fields(spec: Obj, stype: str) -> list[FieldError]:
+    """Upstream's ``ValidateServiceClusterIPsRelatedFields`` (and the
+    ExternalName rules before it)."""
+    errs: list[FieldError] = []
+    cip = spec.get("clusterIP") or ""
+    ips = as_list(spec.get("clusterIPs"))
+    if stype == "ExternalName":
+        if cip or ips:
+            errs.append(FieldError.forbidden("spec.clusterIPs", EXTERNAL_NAME_FORBIDDEN))
+        if spec.get("ipFamilies"):
+            errs.append(FieldError.forbidden("spec.ipFamilies", EXTERNAL_NAME_FORBIDDEN))
+        if spec.get("ipFamilyPolicy"):
+            errs.append(FieldError.forbidden("spec.ipFamilyPolicy", EXTERNAL_NAME_FORBIDDEN))
+        return errs
+    if cip:
+        if not ips:
+            errs.append(FieldError.required("spec.clusterIPs"))
+        elif ips[0] != cip:
+            errs.append(
+                FieldError.invalid("spec.clusterIPs", ips, "first value must match `clusterIP`")
+            )
+    elif ips:
+        errs.append(
+            FieldError.invalid(
+                "spec.clusterIPs", ips, "must be empty when `clusterIP` is not specified"
+            )
+        )
+    seen: set[str] = set()
+    for i, fam in enumerate(as_list(spec.get("ipFamilies"))):
+        if fam not in IP_FAMILIES:
+            errs.append(FieldError.not_supported(f"spec.ipFamilies[{i}]", fam, IP_FAMILIES))
+        if fam in seen:
+            errs.append(FieldError.duplicate(f"spec.ipFamilies[{i}]", fam))
+        seen.add(fam)
+    policy = spec.get("ipFamilyPolicy")
+    if policy and policy not in IP_FAMILY_POLICIES:
+        errs.append(FieldError.not_supported("spec.ipFamilyPolicy", policy, IP_FAMILY_POLICIES))
+    if ips and ips[0] == "None" and len(ips) > 1:
+        errs.append(
+            FieldError.invalid("spec.clusterIPs", ips, "'None' must be the first and only value")
+        )
+    if len(ips) > 2:
+        errs.append(FieldError.invalid("spec.clusterIPs", ips, "may only hold up to 2 values"))
+    if cip == "None" and stype in ("NodePort", "LoadBalancer"):
+        errs.append(
+            FieldError.invalid(
+                "spec.clusterIPs[0]", "None", f"may not be set to 'None' for {stype} services"
+            )
+        )
+    return errs
+
+
 def validate_service_spec(spec: Obj) -> list[FieldError]:
     errs: list[FieldError] = []
     stype = spec.get("type") or ""
+    errs += _validate_cluster_ip_fields(spec, stype)
+    hc = spec.get("healthCheckNodePort")
+    if is_int(hc) and hc != 0:
+        if not _needs_health_check_port(spec):
+            errs.append(
+                FieldError.invalid(
+                    "spec.healthCheckNodePort",
+                    hc,
+                    "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+                )
+            )
+        else:
+            errs += [
+                FieldError.invalid("spec.healthCheckNodePort", hc, m)
+                for m in vc.is_valid_port_num(hc)
+            ]
+    if stype != "LoadBalancer":
+        if spec.get("allocateLoadBalancerNodePorts") is not None:
+            errs.append(
+                FieldError.forbidden(
+                    "spec.allocateLoadBalancerNodePorts",
+                    "may only be used when `type` is 'LoadBalancer'",
+                )
+            )
+        if spec.get("loadBalancerClass") is not None:
+            errs.append(
+                FieldError.forbidden(
+                    "spec.loadBalancerClass", "may only be used when `type` is 'LoadBalancer'"
+                )
+            )
     if not stype:
         errs.append(FieldError.required("spec.type"))
     elif stype not in SERVICE_TYPES:
