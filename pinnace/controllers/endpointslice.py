@@ -128,7 +128,9 @@ def desired_endpoints(
         for sp in svc_ports:
             port = find_port(pod, sp)
             if port is not None:
-                ports.append(endpoint_port(sp, port))
+                # a slice port always has a name ("" when the Service's has none), as the
+                # API server defaults it: the stored slice must compare equal to this
+                ports.append({"name": "", **endpoint_port(sp, port)})
         serving = is_pod_ready(pod)
         terminating = bool((pod.get("metadata") or {}).get("deletionTimestamp"))
         ep: Obj = {

@@ -299,6 +299,12 @@ def test_node_port_from_the_host(svc_cluster: NodeCluster) -> None:
         with urllib.request.urlopen(f"http://{ip}:{port}/", timeout=10) as r:
             seen.add(r.read().decode().strip())
     assert seen <= pods and len(seen) >= 2, seen
+    # its port has no name: its one EndpointSlice stays put (no replace loop)
+    sel = "kubernetes.io/service-name=web-np"
+    first = c.kubectl("get", "endpointslices", "-l", sel, "-o", "name").stdout.split()
+    time.sleep(3)
+    assert c.kubectl("get", "endpointslices", "-l", sel, "-o", "name").stdout.split() == first
+    assert len(first) == 1
 
 
 def test_client_ip_affinity_sticks(svc_cluster: NodeCluster) -> None:

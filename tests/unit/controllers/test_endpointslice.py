@@ -124,3 +124,14 @@ def test_tracker_waits_for_the_cache() -> None:
     assert not t.stale("ns/web", {"s1": {"metadata": {"resourceVersion": "6"}}}, now=1)
     t.wrote("ns/web", "s3", "9", now=0)
     assert not t.stale("ns/web", {}, now=11)  # expired
+
+
+def test_unnamed_port_matches_the_slice_as_stored() -> None:
+    """The API server stores a slice port's name as "" when the Service port has
+    none: the plan must see that slice as current, not replace it on every pass."""
+    unnamed = svc(ports=[{"port": 80, "targetPort": 8080}])
+    want = desired_endpoints(unnamed, [pod("a", "10.0.0.1")])
+    [(ports, endpoints)] = want.values()
+    assert ports == [{"name": "", "port": 8080, "protocol": "TCP"}]
+    stored = existing("web-abc", [{"name": "", "port": 8080, "protocol": "TCP"}], endpoints)
+    assert plan(want, [stored]).empty()
