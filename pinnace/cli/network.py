@@ -168,9 +168,11 @@ def add_proxy_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def node_ips(node_ip: str | None) -> list[str]:
-    from pinnace.kubelet.node import node_addresses
+    """The node's address as the kubelet reports it: the given one, else the
+    default-route address, else loopback."""
+    from pinnace.netutil import default_route_ip
 
-    return [a["address"] for a in node_addresses("", node_ip) if a["type"] == "InternalIP"]
+    return [node_ip or default_route_ip() or "127.0.0.1"]
 
 
 def proxy_config(
