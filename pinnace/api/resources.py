@@ -29,6 +29,9 @@ KIND_MODULES = (
     "storage",
     "events",
     "scheduling",
+    "admissionregistration",
+    "authentication",
+    "authorization",
 )
 
 # preferred version per group (first listed); groups in upstream's discovery order

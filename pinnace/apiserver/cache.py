@@ -41,6 +41,9 @@ Obj = dict[str, Any]
 FieldsFn = Callable[[Obj], dict[str, str]]
 # the at-rest transformation of stored values (encryption later)
 ValueDecoder = Callable[[bytes], bytes]
+#: what a backend wrapper hands, followed by the reason, in place of a value it
+#: could not read (pinnace.apiserver.encryption): the cache keeps the reason
+UNREADABLE = b"\x00unreadable:"
 
 
 def default_fields(obj: Obj) -> dict[str, str]:
@@ -211,6 +214,8 @@ class WatchCache:
         self._watcher_capacity = watcher_capacity
         self.fields_fn = fields_fn
         self._value_decoder = value_decoder
+        # keys whose stored value cannot be read, with the reason (see UNREADABLE)
+        self.unreadable: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Condition()
         self.ready = asyncio.Event()
@@ -229,12 +234,31 @@ class WatchCache:
     def _entry(self, value: bytes, revision: int) -> Entry:
         return make_entry(orjson.loads(self._value_decoder(value)), revision, self.fields_fn)
 
+    def _load(self, key: str, value: bytes, revision: int) -> Entry | None:
+        """The entry of a stored value, or None (and the reason kept in
+        ``unreadable``) when the backend could not read it."""
+        try:
+            entry = self._entry(value, revision)
+        except orjson.JSONDecodeError:
+            if not value.startswith(UNREADABLE):
+                raise
+            reason = value[len(UNREADABLE) :].decode(errors="replace")
+            if self.unreadable.get(key) != reason:
+                log.error("cannot read %s: %s", key, reason)
+            self.unreadable[key] = reason
+            return None
+        if self.unreadable:
+            self.unreadable.pop(key, None)
+        return entry
+
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
         res = await self.backend.range(self.prefix)
         for kv in res.kvs:
-            self.entries[kv.key] = self._entry(kv.value, kv.mod_revision)
+            entry = self._load(kv.key, kv.value, kv.mod_revision)
+            if entry is not None:
+                self.entries[kv.key] = entry
         self._keys = SortedList(self.entries)
         self.revision = res.revision
         self.start_revision = res.revision
@@ -270,7 +294,9 @@ class WatchCache:
 
     async def _relist(self) -> None:
         res = await self.backend.range(self.prefix)
-        self.entries = {kv.key: self._entry(kv.value, kv.mod_revision) for kv in res.kvs}
+        self.unreadable = {}
+        loaded = ((kv.key, self._load(kv.key, kv.value, kv.mod_revision)) for kv in res.kvs)
+        self.entries = {key: entry for key, entry in loaded if entry is not None}
         self._keys = SortedList(self.entries)
         self.history.clear()
         self.start_revision = res.revision
@@ -286,17 +312,27 @@ class WatchCache:
             prev = self.entries.get(key)
             rev = ev.kv.mod_revision
             if ev.type == "DELETE":
-                if ev.kv.value:
+                if self.unreadable:
+                    self.unreadable.pop(key, None)
+                if ev.kv.value and not ev.kv.value.startswith(UNREADABLE):
                     entry = self._entry(ev.kv.value, rev)
                 elif prev is not None:
                     entry = make_entry(prev.obj(), rev, self.fields_fn)
                 else:
+                    self.revision = max(self.revision, rev)
                     continue
                 if self.entries.pop(key, None) is not None:
                     self._keys.discard(key)
                 cev = CacheEvent("DELETED", key, entry, prev, rev)
             else:
-                entry = self._entry(ev.kv.value, rev)
+                loaded = self._load(key, ev.kv.value, rev)
+                if loaded is None:
+                    # unreadable now: not served (reads of it answer the reason)
+                    if self.entries.pop(key, None) is not None:
+                        self._keys.discard(key)
+                    self.revision = max(self.revision, rev)
+                    continue
+                entry = loaded
                 self.entries[key] = entry
                 if prev is None:
                     self._keys.add(key)

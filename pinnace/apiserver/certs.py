@@ -3,7 +3,7 @@ certificates, and kubeconfig files that carry them.
 
 Everything lives in one directory (``<data-dir>/pki``)::
 
-    ca.crt  ca.key          cluster CA (ECDSA P-256, 10 years, CN pinnace-ca)
+    ca.crt  ca.key          cluster CA (ECDSA P-256, CN pinnace-ca)
     server.crt server.key   serving certificate of the API server
     admin.crt admin.key     client certificate CN=system:admin, O=system:masters
     apiserver-kubelet-client.crt/.key
@@ -17,6 +17,14 @@ by the current CA; the admin and kubelet-client certificates likewise (minus
 the names). The CA
 itself is never replaced once it exists: clients trust it, and silently
 swapping it would lock every one of them out.
+
+Validity is a parameter everywhere, never a hidden constant; the defaults are
+:data:`DEFAULT_CA_VALIDITY` (10 years, for a CA created now),
+:data:`DEFAULT_CERT_VALIDITY` (1 year, serving/admin/kubelet-client and
+issued client certificates) and a renewal window of
+:data:`DEFAULT_RENEW_BEFORE` (30 days, or a third of the validity when that
+is shorter). No certificate outlives the CA that signed it: its end is
+capped at the CA's.
 
 Private keys are written 0600 and every file is written atomically (temporary
 file + rename), so a crash never leaves a half-written key behind.
@@ -47,12 +55,16 @@ __all__ = [
     "ADMIN_GROUP",
     "ADMIN_USER",
     "CA_COMMON_NAME",
+    "DEFAULT_CA_VALIDITY",
+    "DEFAULT_CERT_VALIDITY",
+    "DEFAULT_RENEW_BEFORE",
     "KUBELET_CLIENT_USER",
     "CertificateError",
     "Pki",
     "default_server_names",
     "ensure_pki",
     "issue_client_cert",
+    "kubeconfig_text",
     "write_admin_kubeconfig",
     "write_kubeconfig",
 ]
@@ -64,8 +76,16 @@ ADMIN_GROUP = "system:masters"
 #: who the API server is when it calls a kubelet (upstream kubeadm's name)
 KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
-CA_VALIDITY = dt.timedelta(days=3650)
-RENEW_BEFORE = dt.timedelta(days=30)
+#: how long a newly created cluster CA is valid (``--ca-validity``)
+DEFAULT_CA_VALIDITY = dt.timedelta(days=3650)
+#: how long leaf certificates are valid (``--cert-validity``, ``pinnace kubeconfig --expires``)
+DEFAULT_CERT_VALIDITY = dt.timedelta(days=365)
+#: leaf certificates are issued again at start-up when they expire within this
+#: (or within a third of their validity, when that is shorter)
+DEFAULT_RENEW_BEFORE = dt.timedelta(days=30)
+# kept for callers of the old names
+CA_VALIDITY = DEFAULT_CA_VALIDITY
+RENEW_BEFORE = DEFAULT_RENEW_BEFORE
 # Certificates start a little in the past so that a client whose clock is
 # slightly behind does not reject a certificate issued a second ago.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -137,24 +157,38 @@ def default_server_names(hosts: list[str] | tuple[str, ...] = ()) -> list[str]:
     return names
 
 
-def ensure_pki(pki_dir: Path, *, hosts: list[str], validity_days: int = 365) -> Pki:
+def ensure_pki(
+    pki_dir: Path,
+    *,
+    hosts: list[str],
+    validity_days: int | None = None,
+    cert_validity: dt.timedelta = DEFAULT_CERT_VALIDITY,
+    ca_validity: dt.timedelta = DEFAULT_CA_VALIDITY,
+    renew_before: dt.timedelta | None = None,
+) -> Pki:
     """Create or reuse the PKI in ``pki_dir`` and return its paths.
 
     ``hosts`` are extra DNS names or IP addresses for the serving certificate
     (``--tls-san``, the bind address; 0.0.0.0 and :: are skipped).
-    Certificates other than the CA are valid for ``validity_days``.
-    Raises :class:`CertificateError` when the directory holds files it cannot
-    use, :class:`OSError` when it cannot be written.
+    Certificates other than the CA are valid for ``cert_validity`` (or
+    ``validity_days``, when given); a CA created now for ``ca_validity``.
+    Existing leaf certificates are kept unless they expire within
+    ``renew_before`` (default: 30 days, or a third of ``cert_validity`` if
+    shorter). Raises :class:`CertificateError` when the directory holds files
+    it cannot use, :class:`OSError` when it cannot be written.
     """
     pki = Pki.at(pki_dir)
     pki.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     now = _now()
-    validity = dt.timedelta(days=validity_days)
+    validity = dt.timedelta(days=validity_days) if validity_days is not None else cert_validity
+    _check_validity(validity, "certificate validity")
+    _check_validity(ca_validity, "CA validity")
+    renew = renew_before if renew_before is not None else min(DEFAULT_RENEW_BEFORE, validity / 3)
 
-    ca_cert, ca_key = _ensure_ca(pki, now)
+    ca_cert, ca_key = _ensure_ca(pki, now, ca_validity)
 
     names = default_server_names(hosts)
-    server = _load_cert_if_usable(pki.server_cert, pki.server_key, ca_cert, now)
+    server = _load_cert_if_usable(pki.server_cert, pki.server_key, ca_cert, now, renew)
     if server is None or _cert_names(server) != set(names):
         key = _new_key()
         cert = _issue(
@@ -173,7 +207,7 @@ def ensure_pki(pki_dir: Path, *, hosts: list[str], validity_days: int = 365) -> 
         (pki.admin_cert, pki.admin_key, ADMIN_USER),
         (pki.kubelet_client_cert, pki.kubelet_client_key, KUBELET_CLIENT_USER),
     ):
-        client = _load_cert_if_usable(cert_path, key_path, ca_cert, now)
+        client = _load_cert_if_usable(cert_path, key_path, ca_cert, now, renew)
         if client is None or _identity(client) != (user, [ADMIN_GROUP]):
             key = _new_key()
             cert = _issue(
@@ -190,13 +224,22 @@ def ensure_pki(pki_dir: Path, *, hosts: list[str], validity_days: int = 365) -> 
 
 
 def issue_client_cert(
-    pki: Pki, cn: str, groups: list[str] | tuple[str, ...], validity_days: int = 365
+    pki: Pki,
+    cn: str,
+    groups: list[str] | tuple[str, ...],
+    validity_days: int | None = None,
+    *,
+    validity: dt.timedelta = DEFAULT_CERT_VALIDITY,
 ) -> tuple[bytes, bytes]:
     """Issue a client certificate signed by the cluster CA for user ``cn`` in
-    ``groups`` (the subject's O entries, as Kubernetes reads them).
+    ``groups`` (the subject's O entries, as Kubernetes reads them), valid for
+    ``validity`` (or ``validity_days``, when given; never past the CA's end).
     Returns ``(cert_pem, key_pem)``; nothing is written to disk."""
     if not cn:
         raise ValueError("a client certificate needs a common name (the user name)")
+    if validity_days is not None:
+        validity = dt.timedelta(days=validity_days)
+    _check_validity(validity, "certificate validity")
     ca_cert, ca_key = _load_ca(pki)
     key = _new_key()
     cert = _issue(
@@ -206,7 +249,7 @@ def issue_client_cert(
         subject=_name(cn, list(groups)),
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
         now=_now(),
-        validity=dt.timedelta(days=validity_days),
+        validity=validity,
     )
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
@@ -224,6 +267,29 @@ def write_kubeconfig(
 ) -> None:
     """Write a self-contained kubeconfig (certificates embedded as ``*-data``)
     to ``path``, mode 0600, atomically."""
+    text = kubeconfig_text(
+        server=server,
+        ca_pem=ca_pem,
+        cert_pem=cert_pem,
+        key_pem=key_pem,
+        user=user,
+        cluster=cluster,
+        context=context,
+    )
+    _atomic_write(Path(path), text.encode("utf-8"), mode=0o600)
+
+
+def kubeconfig_text(
+    *,
+    server: str,
+    ca_pem: bytes,
+    cert_pem: bytes,
+    key_pem: bytes,
+    user: str,
+    cluster: str = "pinnace",
+    context: str = "pinnace",
+) -> str:
+    """A self-contained kubeconfig (YAML) for a client certificate."""
 
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode("ascii")
@@ -250,8 +316,7 @@ def write_kubeconfig(
         "contexts": [{"name": context, "context": {"cluster": cluster, "user": user}}],
         "current-context": context,
     }
-    text = yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
-    _atomic_write(Path(path), text.encode("utf-8"), mode=0o600)
+    return yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
 
 
 def write_admin_kubeconfig(pki: Pki, path: Path, *, server: str) -> None:
@@ -273,7 +338,9 @@ def write_admin_kubeconfig(pki: Pki, path: Path, *, server: str) -> None:
 # CA
 
 
-def _ensure_ca(pki: Pki, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _ensure_ca(
+    pki: Pki, now: dt.datetime, validity: dt.timedelta = DEFAULT_CA_VALIDITY
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     have_cert, have_key = pki.ca_cert.exists(), pki.ca_key.exists()
     if have_cert and have_key:
         return _load_ca(pki)
@@ -293,7 +360,7 @@ def _ensure_ca(pki: Pki, now: dt.datetime) -> tuple[x509.Certificate, ec.Ellipti
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - CLOCK_SKEW)
-        .not_valid_after(now + CA_VALIDITY)
+        .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -396,10 +463,14 @@ def _issue(
 
 
 def _load_cert_if_usable(
-    cert_path: Path, key_path: Path, ca_cert: x509.Certificate, now: dt.datetime
+    cert_path: Path,
+    key_path: Path,
+    ca_cert: x509.Certificate,
+    now: dt.datetime,
+    renew_before: dt.timedelta = DEFAULT_RENEW_BEFORE,
 ) -> x509.Certificate | None:
     """The certificate at ``cert_path`` if it can be kept: readable, matching
-    its key, signed by ``ca_cert`` and valid for longer than RENEW_BEFORE."""
+    its key, signed by ``ca_cert`` and valid for longer than ``renew_before``."""
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
@@ -413,9 +484,14 @@ def _load_cert_if_usable(
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature):
         return None
-    if cert.not_valid_after_utc - now < RENEW_BEFORE:
+    if cert.not_valid_after_utc - now < renew_before:
         return None
     return cert
+
+
+def _check_validity(validity: dt.timedelta, what: str) -> None:
+    if validity <= dt.timedelta(0):
+        raise ValueError(f"{what} must be positive, not {validity}")
 
 
 def _cert_names(cert: x509.Certificate) -> set[str]:

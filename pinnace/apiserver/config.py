@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,32 @@ class ServerConfig:
     # the address the `kubernetes` Service's endpoints point at; empty: the bind
     # address, or the host's default-route address when bound to 0.0.0.0
     advertise_address: str = ""
+    # -- security (issue 7) --
+    # authorizers in order, like kube-apiserver's --authorization-mode:
+    # "Node,RBAC" (default) or "AlwaysAllow"
+    authorization_mode: str = "Node,RBAC"
+    # requests without credentials run as system:anonymous (RBAC then decides)
+    anonymous_auth: bool = True
+    # static bearer tokens: CSV lines token,user,uid,"group1,group2"
+    token_auth_file: str = ""
+    # service account tokens: issuer (iss claim) and the longest lifetime granted
+    service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    service_account_max_token_expiration: float = 0.0  # seconds; 0 = no cap
+    # EncryptionConfiguration file for data at rest ("" = plaintext)
+    encryption_provider_config: str = ""
+    # audit: policy file (audit.k8s.io/v1 Policy) and JSON-lines log
+    audit_policy_file: str = ""
+    audit_log_path: str = ""
+    audit_log_maxsize: int = 100  # megabytes before rotation
+    audit_log_maxbackup: int = 10
+    audit_log_maxage: int = 0  # days; 0 = keep
+    # certificate lifetimes: leaf certificates (serving, admin, kubelet client)
+    # and the cluster CA when it is created
+    cert_validity: dt.timedelta = dt.timedelta(days=365)
+    ca_validity: dt.timedelta = dt.timedelta(days=3650)
+    # admission plugins switched on/off beyond the default set
+    enable_admission_plugins: tuple[str, ...] = ()
+    disable_admission_plugins: tuple[str, ...] = ()
 
     def storage_url(self) -> str:
         if self.storage:

@@ -172,18 +172,46 @@ def unauthorized() -> ApiError:
 
 
 def forbidden(
-    user: str, verb: str, resource: str, group: str, namespace: str, name: str
+    user: str,
+    verb: str,
+    resource: str,
+    group: str,
+    namespace: str,
+    name: str,
+    subresource: str = "",
+    reason: str = "",
 ) -> ApiError:
-    what = f'{resource} "{name}"' if name else resource
+    """Upstream's authorization failure: ``pods "x" is forbidden: User "alice"
+    cannot get resource "pods/log" in API group "" in the namespace "dev"``."""
+    qualified = f"{resource}.{group}" if group else resource
+    what = f'{qualified} "{name}"' if name else qualified
     scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-    grp = f'in API group "{group}"'
+    full = f"{resource}/{subresource}" if subresource else resource
+    message = (
+        f'{what} is forbidden: User "{user}" cannot {verb} resource "{full}" '
+        f'in API group "{group}"{scope}'
+    )
+    if reason:
+        message += f": {reason}"
     return ApiError(
         403,
         "Forbidden",
-        f'{what} is forbidden: User "{user}" cannot {verb} resource "{resource}" {grp}{scope}',
+        message,
         {"name": name, "group": group, "kind": resource}
         if name
         else {"group": group, "kind": resource},
+    )
+
+
+def forbidden_object(resource: str, group: str, name: str, message: str) -> ApiError:
+    """A 403 about one object with a free-form reason (upstream's
+    ``NewForbidden(groupResource, name, err)``)."""
+    qualified = f"{resource}.{group}" if group else resource
+    return ApiError(
+        403,
+        "Forbidden",
+        f'{qualified} "{name}" is forbidden: {message}',
+        {"name": name, "group": group, "kind": resource},
     )
 
 

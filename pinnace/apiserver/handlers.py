@@ -137,12 +137,15 @@ class ResourceHandlers:
         manager = q.get("fieldManager") or ""
         if len(manager) > 128:
             raise errors.bad_request("fieldManager: Too long: may not be more than 128 bytes")
+        annotations: dict[str, str] = {}
+        request["audit_annotations"] = annotations  # the audit log reads what admission notes
         return RequestContext(
             user=request["user"],
             dry_run=bool(dry),
             field_manager=manager or default_manager(ua),
             field_validation=fv or "Warn",
             user_agent=ua,
+            audit_annotations=annotations,
         )
 
     def respond(
@@ -178,6 +181,8 @@ class ResourceHandlers:
     async def handle(
         self, request: web.Request, info: RequestInfo, resource: Resource
     ) -> web.StreamResponse:
+        if not resource.stored:
+            return await self.virtual_create(request, info, resource)
         store = self.server.stores[(resource.group, resource.version, resource.plural)]
         accept = negotiation.parse_accept(request.headers.get("Accept", ""))
         if accept.protobuf_only:
@@ -227,6 +232,32 @@ class ResourceHandlers:
         if verb == "deletecollection":
             return await self.delete_collection(request, resource, store, ns, accept)
         raise errors.method_not_allowed()
+
+    async def virtual_create(
+        self, request: web.Request, info: RequestInfo, resource: Resource
+    ) -> web.StreamResponse:
+        """A create of a computed kind (a review): validated against the
+        kind's schema, answered by the handler registered for it, never stored."""
+        if info.verb != "create":
+            raise errors.method_not_allowed()
+        if resource.namespaced and not info.namespace:
+            raise errors.ApiError(
+                404, "NotFound", "the server could not find the requested resource", {}
+            )
+        handler = self.server.virtual.get((resource.group, resource.plural))
+        if handler is None:
+            raise errors.ApiError(
+                404, "NotFound", "the server could not find the requested resource", {}
+            )
+        accept = negotiation.parse_accept(request.headers.get("Accept", ""))
+        ctx = self.context(request)
+        body = negotiation.decode_body(
+            await self.read_body(request), request.headers.get("Content-Type", "")
+        )
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body must be an object")
+        obj = await handler(request, info.namespace, body, ctx)
+        return self.respond(request, resource, obj, accept, ctx, 201)
 
     # -- list -------------------------------------------------------------------
 
@@ -503,6 +534,10 @@ class ResourceHandlers:
             from pinnace.apiserver import scale
 
             return await scale.handle(self, request, info, resource, store, ns, accept)
+        if sub == "token" and resource.plural == "serviceaccounts":
+            from pinnace.apiserver import tokenrequest
+
+            return await tokenrequest.handle(self, request, info, resource, store, ns, accept)
         if sub == "binding" and verb == "create":
             return await self.bind(request, resource, store, ns, info.name)
         if sub == "eviction" and verb == "create":

@@ -57,6 +57,8 @@ class RequestContext:
     field_validation: str = "Warn"  # Strict | Warn | Ignore
     warnings: list[str] = field(default_factory=list)
     user_agent: str = ""
+    # notes admission left for the audit log (shared with the HTTP request)
+    audit_annotations: dict[str, str] = field(default_factory=dict)
     # set once server-side apply recorded managedFields for this request
     applied: bool = False
 
@@ -108,6 +110,9 @@ class ResourceStore:
         self.strategy = strategy
         self.admission = admission
         self.hooks = hooks
+        # an encrypting backend says when a stored value is due to be written
+        # again under the current key (pinnace.apiserver.encryption)
+        self._stale: Callable[[str], Awaitable[bool]] | None = getattr(backend, "stale", None)
         # kinds served at a version other than the one they are stored in
         self.converts = resource.api_version != resource.storage_api_version
         if self.converts:
@@ -150,8 +155,11 @@ class ResourceStore:
         return self._from_storage(obj) if self.converts else obj
 
     def get_entry(self, namespace: str, name: str) -> Entry:
-        e = self.cache.get_entry(self.key(namespace, name))
+        key = self.key(namespace, name)
+        e = self.cache.get_entry(key)
         if e is None:
+            if key in self.cache.unreadable:
+                raise errors.internal(self.cache.unreadable[key])
             raise errors.not_found(self.resource, name)
         return e
 
@@ -178,6 +186,11 @@ class ResourceStore:
                 raise errors.bad_request(
                     "continue key is not valid: the continue token is not valid"
                 ) from None
+        if self.cache.unreadable:
+            bad = sorted(k for k in self.cache.unreadable if k.startswith(prefix))
+            if bad:
+                why = self.cache.unreadable[bad[0]]
+                raise errors.internal(f'unable to transform key "{bad[0]}": {why}')
         keys = self.cache.list_keys(prefix, start_key)
         entries = self.cache.entries
         items: list[Entry] = []
@@ -215,12 +228,23 @@ class ResourceStore:
         old: Obj | None,
         ctx: RequestContext,
         subresource: str = "",
+        between: Callable[[bool], None] | None = None,
     ) -> None:
+        """Mutating admission, then ``between`` (defaulting and validation of
+        what the mutating plugins made, as upstream validates after mutating
+        admission; told whether the plugins changed the object), then
+        validating admission."""
         req = AdmissionRequest(
             op, self.resource, namespace, name, obj, old, ctx.user, subresource, ctx.dry_run
         )
-        await self.admission.admit(req)
-        await self.admission.validate(req)
+        try:
+            before = orjson.dumps(obj) if between is not None and obj is not None else b""
+            await self.admission.admit(req)
+            if between is not None:
+                between(obj is not None and orjson.dumps(obj) != before)
+            await self.admission.validate(req)
+        finally:
+            ctx.audit_annotations.update(req.audit_annotations)
         ctx.warnings.extend(req.warnings)
 
     def _check_body(self, obj: Any, namespace: str) -> Obj:
@@ -293,6 +317,11 @@ class ResourceStore:
                 f"{self.resource.kind}: the object has fields of the wrong type"
             ) from None
 
+    def _default_again(self, obj: Obj, ctx: RequestContext) -> None:
+        """Defaults for what mutating admission added (a plugin may add a
+        volume without every defaulted field); a no-op for the rest."""
+        self._prepare(obj, lambda: None, ctx)
+
     def _validate_meta(self, obj: Obj, *, creating: bool) -> list[FieldError]:
         meta = obj["metadata"]
         errs: list[FieldError] = []
@@ -330,13 +359,19 @@ class ResourceStore:
         generate = meta.get("generateName") or ""
         if not meta.get("name") and generate:
             meta["name"] = generate + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
-        # like upstream: decode, default, then validate
+        # like upstream: decode, default, mutating admission, validate, validating admission
         self._prepare(obj, lambda: self.strategy.prepare_for_create(obj), ctx)
         required = self._structural(obj, ctx)
         name = meta.get("name") or ""
-        errs = required + self._validate_meta(obj, creating=True) + self.strategy.validate(obj)
-        self._raise_invalid(name or generate, errs)
-        await self._admit("CREATE", namespace, name, obj, None, ctx)
+        self._raise_invalid(name or generate, required)
+
+        def validate(mutated: bool) -> None:
+            if mutated:
+                self._default_again(obj, ctx)
+            errs = self._validate_meta(obj, creating=True) + self.strategy.validate(obj)
+            self._raise_invalid(name or generate, errs)
+
+        await self._admit("CREATE", namespace, name, obj, None, ctx, between=validate)
         self.hooks.track_managed_fields(self.resource, None, obj, ctx, "")
         if ctx.dry_run:
             return obj
@@ -491,10 +526,18 @@ class ResourceStore:
                 self._prepare(
                     new, functools.partial(self.strategy.prepare_for_update, new, current), ctx
                 )
-                required = self._structural(new, ctx)
-                errs = required + self._validate_meta(new, creating=False)
-                errs += self.strategy.validate_update(new, current)
+                errs = self._structural(new, ctx)
             self._raise_invalid(name, errs)
+
+            def validate(mutated: bool, new: Obj = new, current: Obj = current) -> None:
+                if subresource:
+                    return  # status/binding/finalize writes were checked above
+                if mutated:
+                    self._default_again(new, ctx)
+                errs = self._validate_meta(new, creating=False)
+                errs += self.strategy.validate_update(new, current)
+                self._raise_invalid(name, errs)
+
             new_meta = new["metadata"]  # prepare steps may replace the metadata dict
             if old_meta.get("deletionTimestamp"):
                 added = set(new_meta.get("finalizers") or []) - set(
@@ -513,10 +556,14 @@ class ResourceStore:
                             }
                         ],
                     )
-            await self._admit("UPDATE", namespace, name, new, current, ctx, subresource)
+            await self._admit(
+                "UPDATE", namespace, name, new, current, ctx, subresource, between=validate
+            )
             self.hooks.track_managed_fields(self.resource, current, new, ctx, subresource)
-            if _same_object(new, current):
-                return current, False  # no-op: upstream does not write
+            if _same_object(new, current) and not (
+                self._stale is not None and await self._stale(key)
+            ):
+                return current, False  # no-op: upstream does not write (unless stale)
             if ctx.dry_run:
                 new_meta["resourceVersion"] = str(cur_rev)
                 return new, False

@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +28,55 @@ from aiohttp import web
 
 from pinnace.api.resources import Catalog, catalog
 from pinnace.api.strategy import strategy_for
-from pinnace.apiserver import errors, metrics, negotiation
+from pinnace.apiserver import audit, errors, metrics, negotiation, tokenrequest
 from pinnace.apiserver.admission import AdmissionChain
 from pinnace.apiserver.admission.default_storage_class import IS_DEFAULT, DefaultStorageClass
 from pinnace.apiserver.admission.default_toleration_seconds import DefaultTolerationSeconds
+from pinnace.apiserver.admission.limit_ranger import LimitRanger
 from pinnace.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from pinnace.apiserver.admission.pod_security import PodSecurity, PodSecurityConfig
 from pinnace.apiserver.admission.priority import SYSTEM_CLASSES, Priority
+from pinnace.apiserver.admission.rbac_escalation import RbacEscalation
+from pinnace.apiserver.admission.resource_quota import QuotaMutation, ResourceQuota
+from pinnace.apiserver.admission.service_account import ServiceAccount
+from pinnace.apiserver.admission.webhook import (
+    EndpointsResolver,
+    MutatingWebhooks,
+    ValidatingWebhooks,
+    WebhookClient,
+)
 from pinnace.apiserver.authn import (
+    ANONYMOUS,
     AuthenticatorChain,
+    BearerTokenAuthenticator,
+    TokenAuthenticator,
     TrustedIdentityAuthenticator,
     UserInfo,
     X509Authenticator,
+    impersonation,
 )
-from pinnace.apiserver.authn.tokens import TokenAuthenticator
-from pinnace.apiserver.authz import AlwaysAllow, Attributes, AuthorizerChain
+from pinnace.apiserver.authn.tokens import LoopbackTokens
+from pinnace.apiserver.authz import (
+    AlwaysAllow,
+    AlwaysDeny,
+    Attributes,
+    Authorizer,
+    AuthorizerChain,
+)
+from pinnace.apiserver.authz.bootstrap import ensure_bootstrap_policy
+from pinnace.apiserver.authz.rbac import PrivilegedGroups, RbacAuthorizer, RuleResolver
+from pinnace.apiserver.authz.reviews import Reviews
+from pinnace.apiserver.authz.source import CacheRbacSource
 from pinnace.apiserver.cache import WatchCache
 from pinnace.apiserver.config import ServerConfig
 from pinnace.apiserver.discovery import AGGREGATED_V2, AGGREGATED_V2BETA1, Discovery
+from pinnace.apiserver.encryption import EncryptingBackend, encrypting_backend
 from pinnace.apiserver.handlers import ResourceHandlers, fields_function
 from pinnace.apiserver.registry import RequestContext, ResourceStore
 from pinnace.apiserver.requestinfo import parse_request
 from pinnace.apiserver.schemahooks import SchemaHooks
 from pinnace.apiserver.services import ServiceSupport
+from pinnace.apiserver.tokenrequest import ServiceAccountTokens
 from pinnace.client.transport import UNIX_SCHEME
 from pinnace.storage import Backend, open_backend
 
@@ -77,6 +105,11 @@ LOCAL_PATH_CLASS: dict[str, Any] = {
     "reclaimPolicy": "Delete",
     "volumeBindingMode": "WaitForFirstConsumer",
 }
+#: answers a create of a computed kind: (request, namespace, body, ctx) -> object
+VirtualCreate = Callable[
+    [web.Request, str, dict[str, Any], RequestContext], Awaitable[dict[str, Any]]
+]
+AR = "admissionregistration.k8s.io"
 SYSTEM_USER = UserInfo("system:apiserver", ("system:masters", "system:authenticated"))
 
 
@@ -88,20 +121,66 @@ class ApiServer:
         self.caches: dict[str, WatchCache] = {}
         self.stores: dict[tuple[str, str, str], ResourceStore] = {}
         self.hooks = SchemaHooks()
-        self.loopback_tokens = TokenAuthenticator()
+        self.loopback_tokens = LoopbackTokens()
         self.ca_pem = b""
+        # bearer-token kinds in order; more are appended as they are set up
+        # (static token file, bootstrap tokens, service account JWTs)
+        self.token_authenticators: list[TokenAuthenticator] = [self.loopback_tokens]
+        self.bearer = BearerTokenAuthenticator(self.token_authenticators)
         self.authn = AuthenticatorChain(
-            [TrustedIdentityAuthenticator(), X509Authenticator(), self.loopback_tokens]
+            [TrustedIdentityAuthenticator(), X509Authenticator(), self.bearer]
         )
-        self.authz = AuthorizerChain([AlwaysAllow()])
+        self.rbac_resolver = RuleResolver(CacheRbacSource(self.stores))
+        self.rbac = RbacAuthorizer(self.rbac_resolver)
+        self.authz = AuthorizerChain(self._authorizers(config.authorization_mode))
+        # create-only kinds computed by the server (reviews): (group, plural) -> handler
+        self.virtual: dict[tuple[str, str], VirtualCreate] = {}
+        self.virtual.update(Reviews(self.authz, self.rbac_resolver).handlers())
+        # service account tokens and TokenRequest (tokenrequest.install, at serve())
+        self.service_account_tokens: ServiceAccountTokens | None = None
+        self.webhook_client = WebhookClient(
+            EndpointsResolver(self._cached_get("", "services"), self._cached_get("", "endpoints"))
+        )
+        limit_ranger = LimitRanger(self._list_in_namespace("", "limitranges"))
+        service_account = ServiceAccount(self._cached_get("", "serviceaccounts"))
         self.admission = AdmissionChain(
             mutating=[
+                limit_ranger,
+                service_account,
                 Priority(self._get_priority_class, self._list_priority_classes),
                 DefaultTolerationSeconds(),
                 DefaultStorageClass(self._list_storage_classes),
+                MutatingWebhooks(
+                    lambda: self._cached_list(AR, "mutatingwebhookconfigurations"),
+                    self._get_namespace,
+                    self.webhook_client,
+                ),
             ],
-            validating=[NamespaceLifecycle(self._get_namespace)],
+            validating=[
+                NamespaceLifecycle(self._get_namespace),
+                limit_ranger,
+                service_account,
+                PodSecurity(self._get_namespace, self._list_pods, PodSecurityConfig()),
+                ValidatingWebhooks(
+                    lambda: self._cached_list(AR, "validatingwebhookconfigurations"),
+                    self._get_namespace,
+                    self.webhook_client,
+                ),
+            ],
         )
+        off = set(config.disable_admission_plugins)
+        self.admission.mutating = [p for p in self.admission.mutating if p.name not in off]
+        self.admission.validating = [p for p in self.admission.validating if p.name not in off]
+        if "RBAC" in config.authorization_mode.split(","):
+            self.admission.validating.append(
+                RbacEscalation(self.rbac_resolver, self.authz.authorize)
+            )
+        if "ResourceQuota" not in off:  # upstream: last of the validating plugins
+            self.admission.validating.append(
+                ResourceQuota(
+                    self._list_in_namespace("", "resourcequotas"), self._update_quota_status
+                )
+            )
         self.discovery = Discovery(self.catalog, f"{config.bind_address}:{config.port}")
         self.handlers = ResourceHandlers(self)
         self.min_request_timeout = 1800.0
@@ -111,11 +190,39 @@ class ApiServer:
         # cluster IP / node port allocation and the `kubernetes` Service (start_storage)
         self.services: ServiceSupport | None = None
 
+    def _authorizers(self, mode: str) -> list[Authorizer]:
+        """The chain ``--authorization-mode`` names (kube-apiserver's flag):
+        a comma list of AlwaysAllow, AlwaysDeny, Node, RBAC."""
+        out: list[Authorizer] = []
+        names = [m.strip() for m in mode.split(",") if m.strip()]
+        if any(n != "AlwaysAllow" for n in names):
+            out.append(PrivilegedGroups())  # system:masters, as upstream always does
+        for name in names:
+            if name == "AlwaysAllow":
+                out.append(AlwaysAllow())
+            elif name == "AlwaysDeny":
+                out.append(AlwaysDeny())
+            elif name == "Node":
+                pass  # no Node authorizer yet: nodes get system:node through RBAC
+            elif name == "RBAC":
+                out.append(self.rbac)
+            else:
+                raise errors.StartupError(
+                    f"unknown authorization mode {name!r} (AlwaysAllow, AlwaysDeny, Node, RBAC)"
+                )
+        return out
+
     # -- lifecycle ------------------------------------------------------------
 
     async def start_storage(self) -> None:
         if self.backend is None:
             self.backend = open_backend(self.config.storage_url())
+        if self.config.encryption_provider_config and not isinstance(
+            self.backend, EncryptingBackend
+        ):
+            self.backend = encrypting_backend(
+                self.backend, self.config.encryption_provider_config, self.catalog.resources
+            )
         try:
             await self.backend.start()
         except Exception as e:
@@ -124,6 +231,8 @@ class ApiServer:
             ) from e
         self.services = ServiceSupport.build(self.config, self.backend)
         for r in self.catalog.resources:
+            if not r.stored:
+                continue
             prefix = r.key_prefix()
             cache = self.caches.get(prefix)
             if cache is None:
@@ -153,6 +262,7 @@ class ApiServer:
         )
 
     async def stop(self) -> None:
+        await self.webhook_client.close()
         if self.services is not None:
             await self.services.stop()
         for c in self.caches.values():
@@ -200,6 +310,10 @@ class ApiServer:
                 except errors.ApiError as e:
                     if e.code != 409:
                         raise
+        await ensure_bootstrap_policy(
+            lambda plural: self.store("rbac.authorization.k8s.io", "v1", plural),
+            lambda: RequestContext(user=SYSTEM_USER, field_manager="pinnace-apiserver"),
+        )
 
     def loopback_client_config(
         self, url: str, ca_pem: bytes, user: str, groups: tuple[str, ...]
@@ -229,6 +343,37 @@ class ApiServer:
         s = self.stores.get(("storage.k8s.io", "v1", "storageclasses"))
         return s.cache.list_objects() if s is not None else []
 
+    def _cached_get(self, group: str, plural: str) -> Callable[[str, str], dict[str, Any] | None]:
+        def get(ns: str, name: str) -> dict[str, Any] | None:
+            s = self.stores.get((group, "v1", plural))
+            return s.cache.get(s.key(ns, name)) if s is not None else None
+
+        return get
+
+    def _cached_list(self, group: str, plural: str) -> list[dict[str, Any]]:
+        s = self.stores.get((group, "v1", plural))
+        return s.cache.list_objects() if s is not None else []
+
+    def _list_in_namespace(self, group: str, plural: str) -> Callable[[str], list[dict[str, Any]]]:
+        def list_(namespace: str) -> list[dict[str, Any]]:
+            s = self.stores.get((group, "v1", plural))
+            return [] if s is None else s.cache.list_objects(s.list_prefix(namespace))
+
+        return list_
+
+    async def _update_quota_status(
+        self, namespace: str, name: str, mutate: QuotaMutation
+    ) -> dict[str, Any]:
+        """ResourceQuota admission's charge: a CAS update of the quota's status."""
+        ctx = RequestContext(user=SYSTEM_USER, field_manager="pinnace-apiserver")
+        store = self.store("", "v1", "resourcequotas")
+        obj, _ = await store.guaranteed_update(namespace, name, mutate, ctx, subresource="status")
+        return obj
+
+    def _list_pods(self, namespace: str) -> list[dict[str, Any]]:
+        s = self.stores.get(("", "v1", "pods"))
+        return [] if s is None else s.cache.list_objects(s.list_prefix(namespace))
+
     def _get_namespace(self, name: str) -> dict[str, Any] | None:
         s = self.stores.get(("", "v1", "namespaces"))
         if s is None:
@@ -243,6 +388,8 @@ class ApiServer:
             client_max_size=self.config.max_request_bytes,
         )
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # audit middleware in front of _error_middleware (only with --audit-policy-file)
+        audit.install(app, self.config)
         return app
 
     @web.middleware
@@ -271,14 +418,20 @@ class ApiServer:
         path = request.path
         if path in ANONYMOUS_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return self._non_resource(request, path)
-        user = await self.authn.authenticate(request)
-        if user is None:
-            raise errors.unauthorized()
+        user = await self.authenticate(request)
+        if impersonation.requested(request):
+            request["authenticated_user"] = user
+            request["user"] = user  # who to blame if impersonation is refused
+            user = await impersonation.impersonate(request, user, self.authz.authorize)
         request["user"] = user
         watch_param = request.query.get("watch", "").lower() in ("true", "1")
         info = parse_request(request.method, path, watch_param)
+        request["request_info"] = info
+        audit.request_authenticated(request)
         if not info.is_resource:
-            await self._authorize(Attributes(user, request.method.lower(), False, path=path))
+            await self._authorize(
+                Attributes(user, request.method.lower(), False, path=path), request
+            )
             return await self._non_resource_authenticated(request, path, info)
         resource = self.catalog.by_plural(info.group, info.version, info.resource)
         if resource is None:
@@ -297,7 +450,8 @@ class ApiServer:
                 namespace=info.namespace,
                 name=info.name,
                 path=path,
-            )
+            ),
+            request,
         )
         verb = info.verb.upper() if info.verb != "watch" else "WATCH"
         labels = (verb, info.group, info.version, info.resource, info.subresource)
@@ -315,8 +469,22 @@ class ApiServer:
             if verb != "WATCH":
                 metrics.REQUEST_DURATION.labels(*labels).observe(time.perf_counter() - start)
 
-    async def _authorize(self, attrs: Attributes) -> None:
-        decision, _reason = await self.authz.authorize(attrs)
+    async def authenticate(self, request: web.Request) -> UserInfo:
+        """The request's user: the first authenticator that recognises its
+        credentials; system:anonymous when it carries none (and anonymous
+        requests are allowed); 401 when it carries credentials no one accepts."""
+        user = await self.authn.authenticate(request)
+        if user is not None:
+            return user
+        if self.config.anonymous_auth and not _carries_credentials(request):
+            return ANONYMOUS
+        raise errors.unauthorized()
+
+    async def _authorize(self, attrs: Attributes, request: web.Request | None = None) -> None:
+        decision, reason = await self.authz.authorize(attrs)
+        if request is not None:  # for the audit log
+            request["authz_decision"] = "allow" if decision == "allow" else "forbid"
+            request["authz_reason"] = reason
         if decision != "allow":
             if attrs.resource_request:
                 raise errors.forbidden(
@@ -326,6 +494,8 @@ class ApiServer:
                     attrs.api_group,
                     attrs.namespace,
                     attrs.name,
+                    attrs.subresource,
+                    reason,
                 )
             raise errors.ApiError(
                 403,
@@ -400,6 +570,13 @@ class ApiServer:
         raise errors.ApiError(
             404, "NotFound", "the server could not find the requested resource", {}
         )
+
+
+def _carries_credentials(request: web.Request) -> bool:
+    if request.headers.get("Authorization"):
+        return True
+    transport = request.transport
+    return transport is not None and bool(transport.get_extra_info("peercert"))
 
 
 # -- serving -----------------------------------------------------------------
@@ -554,12 +731,22 @@ async def serve(
     port = sock.getsockname()[1]
     config.port = port
     try:
-        pki = ensure_pki(config.pki_dir, hosts=[config.bind_address, *config.tls_sans])
+        pki = ensure_pki(
+            config.pki_dir,
+            hosts=[config.bind_address, *config.tls_sans],
+            cert_validity=config.cert_validity,
+            ca_validity=config.ca_validity,
+        )
     except Exception as e:
         sock.close()
         raise errors.StartupError(f"cannot set up certificates in {config.pki_dir}: {e}") from e
     server = ApiServer(config)
     server.ca_pem = pki.ca_pem()
+    try:
+        tokenrequest.install(server)
+    except Exception:
+        sock.close()
+        raise
     _register_node_token(server, data_dir, server.ca_pem)
     if server_out is not None:
         server_out.append(server)

@@ -19,6 +19,10 @@ from pinnace.certidentity import identity_from_peercert
 __all__ = ["identity_from_peercert", "local_server_url", "server_ssl_context"]
 
 
+#: OpenSSL's X509_V_FLAG_NO_CHECK_TIME (the ssl module has no name for it)
+X509_V_FLAG_NO_CHECK_TIME = 0x200000
+
+
 def server_ssl_context(pki: Pki) -> ssl.SSLContext:
     """An SSL context serving ``pki.server_cert`` that requests (but does not
     require) client certificates signed by the cluster CA; TLS 1.2 or newer."""
@@ -27,6 +31,11 @@ def server_ssl_context(pki: Pki) -> ssl.SSLContext:
     ctx.load_cert_chain(certfile=str(pki.server_cert), keyfile=str(pki.server_key))
     ctx.load_verify_locations(cafile=str(pki.ca_cert))
     ctx.verify_mode = ssl.CERT_OPTIONAL
+    # Expired (or not yet valid) client certificates are let through the
+    # handshake so that the request gets upstream's 401 (and an audit record)
+    # instead of a dropped connection; X509Authenticator checks the validity
+    # window itself. The chain and signature are still verified here.
+    ctx.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
     # The server speaks HTTP/1.1 only; say so, so that clients offering h2
     # (kubectl, Go) settle on HTTP/1.1 without a second try.
     ctx.set_alpn_protocols(["http/1.1"])

@@ -35,9 +35,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pinnace import __version__
 from pinnace.cli.agent import add_agent_command, add_node_flags, kubelet_config_from_args
+from pinnace.cli.credentials import add_credentials_parsers
 from pinnace.cli.image import add_image_commands
 from pinnace.cli.logs import setup_logging
 from pinnace.cli.network import add_dns_command, add_proxy_command, add_service_network_flags
+from pinnace.cli.secrets_cmd import add_secrets_parser
+from pinnace.cli.security_flags import add_security_flags, security_config
 
 if TYPE_CHECKING:
     from pinnace.apiserver.config import Component, ServerConfig
@@ -262,6 +265,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     )
     add_node_flags(server)
     add_service_network_flags(server, server=True)
+    add_security_flags(server)
     _add_common_flags(server)
     server.set_defaults(func=_cmd_server)
 
@@ -274,6 +278,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     _add_server_flags(up, data_dir_default=env_dir or DEFAULT_DATA_DIR)
     add_node_flags(up)
     add_service_network_flags(up, server=True)
+    add_security_flags(up)
     _add_common_flags(up)
     up.set_defaults(func=_cmd_up)
 
@@ -351,6 +356,8 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     add_dns_command(sub)
     add_image_commands(sub)
 
+    add_secrets_parser(sub)
+    add_credentials_parsers(sub)
     version = sub.add_parser("version", help="print the pinnace version")
     version.set_defaults(func=_cmd_version)
     return parser
@@ -596,6 +603,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             "dns_upstreams": ",".join(getattr(args, "dns_upstream", [])),
         },
         kubelet=_kubelet_config(args),
+        **security_config(args),
     )
 
 

@@ -121,6 +121,24 @@ def _serviceaccount(ctx: ControllerContext) -> Controller:
     return ServiceAccountController(ctx)
 
 
+def _clusterrole_aggregation(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.clusterroleaggregation import ClusterRoleAggregationController
+
+    return ClusterRoleAggregationController(ctx)
+
+
+def _resourcequota(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.resourcequota import ResourceQuotaController
+
+    return ResourceQuotaController(ctx)
+
+
+def _root_ca_cert_publisher(ctx: ControllerContext) -> Controller:
+    from pinnace.controllers.rootcacert import RootCACertPublisher
+
+    return RootCACertPublisher(ctx)
+
+
 def _node_lifecycle(ctx: ControllerContext) -> Controller:
     from pinnace.controllers.nodelifecycle import NodeLifecycleController
 
@@ -186,6 +204,17 @@ CONTROLLERS: Mapping[str, ControllerSpec] = {
         ControllerSpec("endpointslice", _endpointslice, aliases=("endpointslice-controller",)),
         ControllerSpec("servicelb", _servicelb),
         ControllerSpec("serviceaccount", _serviceaccount, aliases=("serviceaccount-controller",)),
+        ControllerSpec("resourcequota", _resourcequota, aliases=("resourcequota-controller",)),
+        ControllerSpec(
+            "root-ca-cert-publisher",
+            _root_ca_cert_publisher,
+            aliases=("root-ca-certificate-publisher-controller",),
+        ),
+        ControllerSpec(
+            "clusterrole-aggregation",
+            _clusterrole_aggregation,
+            aliases=("clusterrole-aggregation-controller",),
+        ),
         ControllerSpec("node-lifecycle", _node_lifecycle, aliases=("node-lifecycle-controller",)),
         ControllerSpec("node-ipam", _node_ipam, aliases=("node-ipam-controller",)),
         ControllerSpec("disruption", _disruption, aliases=("disruption-controller",)),

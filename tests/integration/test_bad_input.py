@@ -36,8 +36,17 @@ def _is_status(body: object, code: int, reason: str | None = None) -> None:
         assert body["reason"] == reason, body
 
 
-def test_unauthenticated_401(raw: RawClient) -> None:
+def test_anonymous_is_forbidden_and_bad_token_unauthorized(raw: RawClient) -> None:
+    # no credentials: system:anonymous, whom RBAC grants nothing here (upstream's 403)
     status, _, data = raw.request("GET", "/api/v1/namespaces", anonymous=True)
+    assert status == 403
+    body = json.loads(data)
+    _is_status(body, 403, "Forbidden")
+    assert 'User "system:anonymous" cannot list resource "namespaces"' in body["message"]
+    # credentials nobody accepts: 401
+    status, _, data = raw.request(
+        "GET", "/api/v1/namespaces", anonymous=True, headers={"Authorization": "Bearer garbage"}
+    )
     assert status == 401
     _is_status(json.loads(data), 401, "Unauthorized")
 

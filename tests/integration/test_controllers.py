@@ -26,7 +26,12 @@ pytestmark = pytest.mark.kubectl
 EXTERNAL_CONTROLLER_MANAGER = False
 # garbage collection and namespace semantics, without workload controllers
 # acting on the hand-made ReplicaSets these tests own
-SERVER_ARGS = ["--controllers", "namespace,garbagecollector", "--disable", "scheduler"]
+SERVER_ARGS = [
+    "--controllers",
+    "namespace,garbagecollector,serviceaccount",
+    "--disable",
+    "scheduler",
+]
 
 T = TypeVar("T")
 

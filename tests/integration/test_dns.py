@@ -23,7 +23,14 @@ from pinnace.dns.source import ENDPOINTSLICES
 from tests.cluster import Server
 
 # the server's own DNS component would bind port 53; this test runs its own
-SERVER_ARGS = ["--disable", "dns", "--disable", "scheduler", "--controllers", "endpointslice"]
+SERVER_ARGS = [
+    "--disable",
+    "dns",
+    "--disable",
+    "scheduler",
+    "--controllers",
+    "endpointslice,serviceaccount",
+]
 
 
 @pytest.fixture

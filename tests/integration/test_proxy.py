@@ -23,7 +23,14 @@ from pinnace.proxy.metrics import REGISTRY
 from pinnace.proxy.proxy import ENDPOINTSLICES
 from tests.cluster import Server
 
-SERVER_ARGS = ["--disable", "dns", "--disable", "scheduler", "--controllers", "endpointslice"]
+SERVER_ARGS = [
+    "--disable",
+    "dns",
+    "--disable",
+    "scheduler",
+    "--controllers",
+    "endpointslice,serviceaccount",
+]
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None,

@@ -21,7 +21,7 @@ from tests.cluster import Server
 pytestmark = pytest.mark.kubectl
 
 # simulated nodes for ServiceLB; only the controllers under test; no DNS server
-SERVER_ARGS = ["--sim-nodes", "2", "--controllers", "servicelb", "--disable", "scheduler",
+SERVER_ARGS = ["--sim-nodes", "2", "--controllers", "servicelb,serviceaccount", "--disable", "scheduler",
                "--disable", "dns"]  # fmt: skip
 CIDR = ipaddress.ip_network("10.96.0.0/12")
 

@@ -287,6 +287,10 @@ class Resource:
     # the group whose storage holds the objects (events.k8s.io Events live in
     # core's store); "" = this resource's own group
     storage_group: str | None = None
+    # False for create-only "virtual" kinds that are computed, never stored
+    # (TokenReview, SubjectAccessReview, SelfSubjectReview...): the server
+    # answers a create with a handler registered for the resource
+    stored: bool = True
 
     def __post_init__(self) -> None:
         if not self.singular:

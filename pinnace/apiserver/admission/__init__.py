@@ -26,6 +26,8 @@ class AdmissionRequest:
     subresource: str = ""
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
+    # key -> value notes for the audit log (pod-security.kubernetes.io/...)
+    audit_annotations: dict[str, str] = field(default_factory=dict)
 
 
 class MutatingPlugin(Protocol):

@@ -5,6 +5,8 @@ interface."""
 
 from __future__ import annotations
 
+import ssl
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,6 +31,45 @@ class Authenticator(Protocol):
         """The request's user, or None when this authenticator does not apply."""
 
 
+class TokenAuthenticator(Protocol):
+    """One kind of bearer token (static file, bootstrap, service account JWT,
+    loopback). Also used by ``TokenReview``, which checks a token that did
+    not come in a request header."""
+
+    async def authenticate_token(self, token: str) -> UserInfo | None:
+        """The token's user, or None when this authenticator does not know it
+        (or it is expired, tampered with, or bound to an object that is gone)."""
+
+
+def bearer_token(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+class BearerTokenAuthenticator:
+    """The ``Authorization: Bearer`` header checked against each token
+    authenticator in turn; the first that knows the token wins."""
+
+    def __init__(self, token_authenticators: list[TokenAuthenticator]) -> None:
+        self.token_authenticators = token_authenticators
+
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
+        token = bearer_token(request)
+        if token is None:
+            return None
+        return await self.authenticate_token(token)
+
+    async def authenticate_token(self, token: str) -> UserInfo | None:
+        for a in self.token_authenticators:
+            user = await a.authenticate_token(token)
+            if user is not None:
+                return user
+        return None
+
+
 class X509Authenticator:
     """CN = user name, O = groups, from a client certificate the TLS layer
     already verified against the cluster CA."""
@@ -37,11 +78,25 @@ class X509Authenticator:
         transport = request.transport
         if transport is None:
             return None
-        ident = identity_from_peercert(transport.get_extra_info("peercert"))
+        peercert = transport.get_extra_info("peercert")
+        if not peercert or not _within_validity(peercert):
+            return None
+        ident = identity_from_peercert(peercert)
         if ident is None:
             return None
         user, groups = ident
         return UserInfo(user, (*groups, "system:authenticated"))
+
+
+def _within_validity(peercert: dict[str, object]) -> bool:
+    """The TLS layer skips the time check (see tls.server_ssl_context): an
+    expired or not-yet-valid certificate authenticates no one."""
+    try:
+        not_before = ssl.cert_time_to_seconds(str(peercert["notBefore"]))
+        not_after = ssl.cert_time_to_seconds(str(peercert["notAfter"]))
+    except (KeyError, ValueError):
+        return False
+    return not_before <= time.time() < not_after
 
 
 class TrustedIdentityAuthenticator:

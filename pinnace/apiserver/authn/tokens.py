@@ -10,20 +10,10 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from aiohttp import web
-
 from pinnace.apiserver.authn import UserInfo
 
 
-def bearer_token(request: web.Request) -> str | None:
-    auth = request.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
-
-
-class TokenAuthenticator:
+class LoopbackTokens:
     def __init__(self) -> None:
         self._tokens: dict[str, UserInfo] = {}
 
@@ -36,10 +26,7 @@ class TokenAuthenticator:
         self._tokens[token] = user
         return token
 
-    async def authenticate(self, request: web.Request) -> UserInfo | None:
-        token = bearer_token(request)
-        if token is None:
-            return None
+    async def authenticate_token(self, token: str) -> UserInfo | None:
         for known, user in self._tokens.items():
             if hmac.compare_digest(known, token):
                 return user

@@ -1,5 +1,7 @@
-"""Authorization seam. The control-plane issue ships ``AlwaysAllow`` for
-authenticated users; RBAC and the Node authorizer plug in here later."""
+"""Authorization: the request attributes authorizers judge and the chain
+that asks them in ``--authorization-mode`` order. The first authorizer with
+an opinion decides; a request no one allows is forbidden. RBAC lives in
+:mod:`pinnace.apiserver.authz.rbac`."""
 
 from __future__ import annotations
 
@@ -34,6 +36,11 @@ class AlwaysAllow:
         return "allow", ""
 
 
+class AlwaysDeny:
+    async def authorize(self, attrs: Attributes) -> tuple[Decision, str]:
+        return "deny", "Everything is forbidden."
+
+
 class AuthorizerChain:
     def __init__(self, authorizers: list[Authorizer]) -> None:
         self.authorizers = authorizers
@@ -43,4 +50,4 @@ class AuthorizerChain:
             decision, reason = await a.authorize(attrs)
             if decision != "no-opinion":
                 return decision, reason
-        return "deny", "no authorizer allowed the request"
+        return "no-opinion", ""

@@ -33,6 +33,7 @@ context variable is per task, so concurrent requests never share one.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from typing import Any
 
 from pinnace.apiserver import errors
@@ -78,8 +79,9 @@ class ServiceStore(ResourceStore):
         old: Obj | None,
         ctx: RequestContext,
         subresource: str = "",
+        between: Callable[[bool], None] | None = None,
     ) -> None:
-        await super()._admit(op, namespace, name, obj, old, ctx, subresource)
+        await super()._admit(op, namespace, name, obj, old, ctx, subresource, between)
         txn = _TXN.get()
         if txn is None or subresource or obj is None or op not in ("CREATE", "UPDATE"):
             return

@@ -157,7 +157,10 @@ class Cluster:
 async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
     monkeypatch.setenv("PINNACE_LOCAL_PATH_DIR", str(tmp_path / "storage"))
     thresholds = gc.get_threshold()
-    config = ServerConfig(data_dir=tmp_path / "data", port=0)
+    # no controllers run here: no default ServiceAccount for pods to use
+    config = ServerConfig(
+        data_dir=tmp_path / "data", port=0, disable_admission_plugins=("ServiceAccount",)
+    )
     ready = asyncio.Event()
     out: list[ApiServer] = []
     task = asyncio.create_task(serve(config, ready=ready, server_out=out))

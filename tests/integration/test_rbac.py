@@ -1,0 +1,231 @@
+"""RBAC with the real kubectl, as issue 7's acceptance describes it: a user
+``alice`` (a client certificate from ``pinnace kubeconfig``) with a Role
+allowing get/list on pods in ``dev``; Forbidden elsewhere with upstream's
+message; ``auth can-i --list``, ``auth whoami``; impersonation only when
+granted; no escalation through bindings or roles."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster import KUBECTL, ROOT, Server
+
+pytestmark = pytest.mark.kubectl
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    d = tmp_path_factory.mktemp("rbac")
+    s = Server(d / "data", extra_args=["--disable", "kubelet"]).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def user_kubeconfig(server: Server, user: str, *groups: str) -> Path:
+    out = server.data_dir.parent / f"{user}.kubeconfig"
+    args = [sys.executable, "-m", "pinnace", "kubeconfig", "--user", user]
+    for g in groups:
+        args += ["--group", g]
+    args += ["--data-dir", str(server.data_dir), "-o", str(out)]
+    subprocess.run(args, check=True, cwd=ROOT, capture_output=True, text=True)
+    return out
+
+
+def as_user(
+    server: Server, kubeconfig: Path, *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "KUBECACHEDIR": str(server.data_dir.parent / f"kubecache-{kubeconfig.stem}"),
+    }
+    return subprocess.run(
+        [KUBECTL, *args], capture_output=True, text=True, env=env, timeout=60, input=input
+    )
+
+
+@pytest.fixture(scope="module")
+def alice(cluster: Server) -> Path:
+    cluster.kubectl("create", "namespace", "dev")
+    cluster.kubectl(
+        "create", "role", "pod-reader", "-n", "dev", "--verb=get,list", "--resource=pods"
+    )
+    cluster.kubectl(
+        "create", "rolebinding", "alice-reads", "-n", "dev", "--role=pod-reader", "--user=alice"
+    )
+    return user_kubeconfig(cluster, "alice", "devs")
+
+
+def test_reads_allowed_where_bound(cluster: Server, alice: Path) -> None:
+    p = as_user(cluster, alice, "get", "pods", "-n", "dev")
+    assert p.returncode == 0, p.stderr
+    assert "No resources found in dev namespace." in p.stderr
+
+
+def test_forbidden_elsewhere_and_for_writes(cluster: Server, alice: Path) -> None:
+    p = as_user(cluster, alice, "get", "pods", "-n", "default")
+    assert p.returncode != 0
+    assert (
+        'Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource '
+        '"pods" in API group "" in the namespace "default"'
+    ) in p.stderr
+    p = as_user(cluster, alice, "create", "configmap", "x", "-n", "dev")
+    assert p.returncode != 0
+    assert (
+        'configmaps is forbidden: User "alice" cannot create resource "configmaps" in API group ""'
+        ' in the namespace "dev"'
+    ) in p.stderr
+    p = as_user(cluster, alice, "get", "deployments", "-n", "dev")
+    assert (
+        'deployments.apps is forbidden: User "alice" cannot list resource "deployments" in API group "apps"'
+        in p.stderr
+    )
+
+
+def test_can_i(cluster: Server, alice: Path) -> None:
+    assert (
+        as_user(cluster, alice, "auth", "can-i", "list", "pods", "-n", "dev").stdout.strip()
+        == "yes"
+    )
+    p = as_user(cluster, alice, "auth", "can-i", "delete", "pods", "-n", "dev")
+    assert p.stdout.strip() == "no" and p.returncode == 1
+    p = as_user(cluster, alice, "auth", "can-i", "--list", "-n", "dev")
+    assert p.returncode == 0, p.stderr
+    lines = [line.split() for line in p.stdout.splitlines()]
+    assert ["pods", "[]", "[]", "[get", "list]"] in lines, p.stdout
+    # basic-user and discovery rules every authenticated user has
+    assert any(
+        line and line[0] == "selfsubjectaccessreviews.authorization.k8s.io" for line in lines
+    )
+    assert "[/api/*]" in p.stdout
+    p = as_user(cluster, alice, "auth", "can-i", "--list", "-n", "default")
+    assert ["pods", "[]", "[]", "[get", "list]"] not in [x.split() for x in p.stdout.splitlines()]
+
+
+def test_whoami(cluster: Server, alice: Path) -> None:
+    p = as_user(cluster, alice, "auth", "whoami")
+    assert p.returncode == 0, p.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in p.stdout.splitlines()[1:] if line.strip()}
+    assert rows["Username"] == ["alice"]
+    assert "devs" in " ".join(rows["Groups"]) and "system:authenticated" in " ".join(rows["Groups"])
+
+
+def test_impersonation_needs_the_impersonate_verb(cluster: Server, alice: Path) -> None:
+    p = as_user(cluster, alice, "get", "pods", "-n", "dev", "--as=bob")
+    assert p.returncode != 0
+    assert (
+        'users "bob" is forbidden: User "alice" cannot impersonate resource "users" in API group ""'
+        " at the cluster scope"
+    ) in p.stderr
+    cluster.kubectl(
+        "create",
+        "clusterrole",
+        "impersonate-bob",
+        "--verb=impersonate",
+        "--resource=users",
+        "--resource-name=bob",
+    )
+    cluster.kubectl(
+        "create",
+        "clusterrolebinding",
+        "alice-as-bob",
+        "--clusterrole=impersonate-bob",
+        "--user=alice",
+    )
+    p = as_user(cluster, alice, "auth", "whoami", "--as=bob")
+    assert p.returncode == 0, p.stderr
+    assert "bob" in p.stdout.splitlines()[1]
+    # bob himself may not list pods in dev
+    p = as_user(cluster, alice, "get", "pods", "-n", "dev", "--as=bob")
+    assert 'User "bob" cannot list resource "pods"' in p.stderr
+    # impersonating someone else is still refused
+    p = as_user(cluster, alice, "get", "pods", "-n", "dev", "--as=carol")
+    assert 'users "carol" is forbidden' in p.stderr
+
+
+def test_no_escalation_through_bindings_or_roles(cluster: Server, alice: Path) -> None:
+    cluster.kubectl(
+        "create",
+        "role",
+        "rbac-writer",
+        "-n",
+        "dev",
+        "--verb=create,update",
+        "--resource=rolebindings.rbac.authorization.k8s.io,roles.rbac.authorization.k8s.io",
+    )
+    cluster.kubectl(
+        "create", "rolebinding", "alice-rbac", "-n", "dev", "--role=rbac-writer", "--user=alice"
+    )
+    p = as_user(
+        cluster,
+        alice,
+        "create",
+        "rolebinding",
+        "alice-edit",
+        "-n",
+        "dev",
+        "--clusterrole=edit",
+        "--user=alice",
+    )
+    assert p.returncode != 0
+    assert (
+        'rolebindings.rbac.authorization.k8s.io "alice-edit" is forbidden: user "alice" '
+        '(groups=["devs" "system:authenticated"]) is attempting to grant RBAC permissions not '
+        "currently held:"
+    ) in p.stderr
+    p = as_user(
+        cluster,
+        alice,
+        "create",
+        "role",
+        "too-much",
+        "-n",
+        "dev",
+        "--verb=delete",
+        "--resource=pods",
+    )
+    assert p.returncode != 0
+    assert '{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}' in p.stderr
+    # what she holds she may hand on
+    p = as_user(
+        cluster,
+        alice,
+        "create",
+        "rolebinding",
+        "carol-reads",
+        "-n",
+        "dev",
+        "--role=pod-reader",
+        "--user=carol",
+    )
+    assert p.returncode == 0, p.stderr
+    p = as_user(
+        cluster, alice, "create", "role", "subset", "-n", "dev", "--verb=get", "--resource=pods"
+    )
+    assert p.returncode == 0, p.stderr
+
+
+def test_default_roles_are_there_and_aggregated(cluster: Server) -> None:
+    out = cluster.kubectl("get", "clusterroles", "-o", "name").stdout.split()
+    for name in ("cluster-admin", "admin", "edit", "view", "system:basic-user", "system:node"):
+        assert f"clusterrole.rbac.authorization.k8s.io/{name}" in out
+    # view's rules come from system:aggregate-to-view through the aggregation controller
+    import json
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        view = json.loads(cluster.kubectl("get", "clusterrole", "view", "-o", "json").stdout)
+        if view.get("rules"):
+            break
+        time.sleep(0.2)
+    resources = {r for rule in view.get("rules") or [] for r in rule.get("resources", [])}
+    assert "pods" in resources and "secrets" not in resources
