@@ -53,7 +53,10 @@ class Server:
             args += ["--disable", "dns"]
         args += self.extra_args
         logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT)
+        # an in-process server of an earlier test sets this for its local-path
+        # provisioner; this server must pick its own (under its data dir)
+        env = {k: v for k, v in os.environ.items() if k != "PINNACE_LOCAL_PATH_DIR"}
+        self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

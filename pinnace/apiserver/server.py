@@ -34,6 +34,7 @@ from pinnace.apiserver.admission.default_storage_class import IS_DEFAULT, Defaul
 from pinnace.apiserver.admission.default_toleration_seconds import DefaultTolerationSeconds
 from pinnace.apiserver.admission.limit_ranger import LimitRanger
 from pinnace.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
+from pinnace.apiserver.admission.node_restriction import NodeRestriction
 from pinnace.apiserver.admission.pod_security import PodSecurity, PodSecurityConfig
 from pinnace.apiserver.admission.priority import SYSTEM_CLASSES, Priority
 from pinnace.apiserver.admission.rbac_escalation import RbacEscalation
@@ -62,8 +63,10 @@ from pinnace.apiserver.authz import (
     Attributes,
     Authorizer,
     AuthorizerChain,
+    bootstrap_policy,
 )
 from pinnace.apiserver.authz.bootstrap import ensure_bootstrap_policy
+from pinnace.apiserver.authz.node import NodeAuthorizer
 from pinnace.apiserver.authz.rbac import PrivilegedGroups, RbacAuthorizer, RuleResolver
 from pinnace.apiserver.authz.reviews import Reviews
 from pinnace.apiserver.authz.source import CacheRbacSource
@@ -171,6 +174,8 @@ class ApiServer:
         off = set(config.disable_admission_plugins)
         self.admission.mutating = [p for p in self.admission.mutating if p.name not in off]
         self.admission.validating = [p for p in self.admission.validating if p.name not in off]
+        if "Node" in config.authorization_mode.split(",") and "NodeRestriction" not in off:
+            self.admission.validating.append(NodeRestriction())
         if "RBAC" in config.authorization_mode.split(","):
             self.admission.validating.append(
                 RbacEscalation(self.rbac_resolver, self.authz.authorize)
@@ -203,7 +208,7 @@ class ApiServer:
             elif name == "AlwaysDeny":
                 out.append(AlwaysDeny())
             elif name == "Node":
-                pass  # no Node authorizer yet: nodes get system:node through RBAC
+                out.append(self._node_authorizer())
             elif name == "RBAC":
                 out.append(self.rbac)
             else:
@@ -211,6 +216,16 @@ class ApiServer:
                     f"unknown authorization mode {name!r} (AlwaysAllow, AlwaysDeny, Node, RBAC)"
                 )
         return out
+
+    def _node_authorizer(self) -> NodeAuthorizer:
+        node_role = next(
+            r for r in bootstrap_policy.cluster_roles() if r["metadata"]["name"] == "system:node"
+        )
+        return NodeAuthorizer(
+            self._list_in_namespace("", "pods"),
+            self._cached_get("", "persistentvolumeclaims"),
+            list(node_role.get("rules") or []),
+        )
 
     # -- lifecycle ------------------------------------------------------------
 

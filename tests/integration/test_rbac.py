@@ -30,7 +30,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def user_kubeconfig(server: Server, user: str, *groups: str) -> Path:
-    out = server.data_dir.parent / f"{user}.kubeconfig"
+    # KUBECONFIG is a ':'-separated list: no ':' in the file name
+    out = server.data_dir.parent / f"{user.replace(':', '_')}.kubeconfig"
     args = [sys.executable, "-m", "pinnace", "kubeconfig", "--user", user]
     for g in groups:
         args += ["--group", g]
@@ -229,3 +230,46 @@ def test_default_roles_are_there_and_aggregated(cluster: Server) -> None:
         time.sleep(0.2)
     resources = {r for rule in view.get("rules") or [] for r in rule.get("resources", [])}
     assert "pods" in resources and "secrets" not in resources
+
+
+def test_node_reads_only_what_its_pods_use(cluster: Server) -> None:
+    """A kubelet's identity (system:node:<name>) under the Node authorizer and
+    NodeRestriction: Secrets of its own pods yes, others no; only its own Node."""
+    cluster.kubectl("create", "namespace", "apps")
+    cluster.kubectl("create", "serviceaccount", "default", "-n", "apps", check=False)
+    for name in ("mine", "theirs"):
+        cluster.kubectl("create", "secret", "generic", name, "-n", "apps", "--from-literal=k=v")
+    pods = """
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: on-n1, namespace: apps}
+  spec:
+    nodeName: n1
+    containers: [{name: c, image: busybox}]
+    volumes: [{name: s, secret: {secretName: mine}}]
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: on-n2, namespace: apps}
+  spec:
+    nodeName: n2
+    containers: [{name: c, image: busybox}]
+    volumes: [{name: s, secret: {secretName: theirs}}]
+"""
+    cluster.kubectl("create", "-f", "-", input=pods)
+    node = user_kubeconfig(cluster, "system:node:n1", "system:nodes")
+    assert as_user(cluster, node, "get", "secret", "mine", "-n", "apps").returncode == 0
+    p = as_user(cluster, node, "get", "secret", "theirs", "-n", "apps")
+    assert (
+        'secrets "theirs" is forbidden: User "system:node:n1" cannot get resource "secrets" in API '
+        'group "" in the namespace "apps": no relationship found between node \'n1\' and this '
+        "object"
+    ) in p.stderr
+    assert "forbidden" in as_user(cluster, node, "get", "secrets", "-n", "apps").stderr
+    # its pods' status yes, the other node's pods no
+    p = as_user(cluster, node, "delete", "pod", "on-n2", "-n", "apps", "--wait=false")
+    assert 'node "n1" can only delete pods with spec.nodeName set to itself' in p.stderr
+    p = as_user(cluster, node, "delete", "pod", "on-n1", "-n", "apps", "--wait=false")
+    assert p.returncode == 0, p.stderr

@@ -46,8 +46,11 @@ class AuthorizerChain:
         self.authorizers = authorizers
 
     async def authorize(self, attrs: Attributes) -> tuple[Decision, str]:
+        reasons: list[str] = []
         for a in self.authorizers:
             decision, reason = await a.authorize(attrs)
             if decision != "no-opinion":
                 return decision, reason
-        return "no-opinion", ""
+            if reason:
+                reasons.append(reason)
+        return "no-opinion", "\n".join(reasons)  # as upstream's union authorizer

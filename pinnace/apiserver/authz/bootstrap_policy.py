@@ -1085,10 +1085,12 @@ def pinnace_cluster_role_bindings() -> list[Obj]:
     The controller manager runs every controller as ``system:kube-controller-
     manager`` (no per-controller ServiceAccounts), so that user is bound to
     every ``system:controller:*`` role (``system:pinnace:kcm:<controller>``)
-    as well as to ``system:pinnace:controller-manager``. With no Node
-    authorizer yet, group ``system:nodes`` (in-process kubelets, remote agents,
-    the node simulator) gets ``system:node`` and, because remote agents run
-    kube-proxy as the node, ``system:node-proxier``.
+    as well as to ``system:pinnace:controller-manager``. Kubelets named
+    ``system:node:<name>`` are judged by the Node authorizer; the identities
+    it cannot judge — join-token agents (``system:node-agent``, one identity
+    for every node) and the node simulator — get ``system:node`` through RBAC.
+    Group ``system:nodes`` gets ``system:node-proxier``, because remote agents
+    run kube-proxy as the node.
     """
     kcm = [user(KUBE_CONTROLLER_MANAGER)]
     return [
@@ -1098,7 +1100,13 @@ def pinnace_cluster_role_bindings() -> list[Obj]:
         for name in controller_names()
     ] + [
         cluster_role_binding(PINNACE_PREFIX + "controller-manager", kcm),
-        cluster_role_binding(PINNACE_PREFIX + "nodes", [group(NODES)], role_name="system:node"),
+        # the node identities the Node authorizer cannot judge: join-token agents
+        # (one identity for every node) and the node simulator (many nodes)
+        cluster_role_binding(
+            PINNACE_PREFIX + "nodes",
+            [user("system:node-agent"), user("system:node-simulator")],
+            role_name="system:node",
+        ),
         cluster_role_binding(
             PINNACE_PREFIX + "node-proxier", [group(NODES)], role_name="system:node-proxier"
         ),

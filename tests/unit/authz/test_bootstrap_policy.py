@@ -442,13 +442,12 @@ DNS_CALLS: list[Call] = [
     [
         ("system:kube-controller-manager", (), KCM_CALLS),
         ("system:kube-scheduler", (), SCHEDULER_CALLS),
-        ("system:node:n1", ("system:nodes",), NODE_CALLS),
         ("system:node-agent", ("system:nodes",), NODE_CALLS),
         ("system:node-simulator", ("system:nodes",), NODE_CALLS),
         ("system:kube-proxy", (), PROXY_CALLS),
         ("system:serviceaccount:kube-system:coredns", ("system:serviceaccounts",), DNS_CALLS),
     ],
-    ids=["kcm", "scheduler", "kubelet", "agent", "simulator", "proxy", "dns"],
+    ids=["kcm", "scheduler", "agent", "simulator", "proxy", "dns"],
 )
 def test_component_identities_are_granted_their_calls(
     user: str, groups: tuple[str, ...], calls: list[Call]
