@@ -78,6 +78,8 @@ class ServerConfig:
     # and the cluster CA when it is created
     cert_validity: dt.timedelta = dt.timedelta(days=365)
     ca_validity: dt.timedelta = dt.timedelta(days=3650)
+    # AdmissionConfiguration file with per-plugin settings (PodSecurity defaults)
+    admission_control_config_file: str = ""
     # admission plugins switched on/off beyond the default set
     enable_admission_plugins: tuple[str, ...] = ()
     disable_admission_plugins: tuple[str, ...] = ()

@@ -28,14 +28,15 @@ from aiohttp import web
 
 from pinnace.api.resources import Catalog, catalog
 from pinnace.api.strategy import strategy_for
-from pinnace.apiserver import audit, errors, metrics, negotiation, tokenrequest
+from pinnace.apiserver import audit, errors, metrics, negotiation, nodecredentials, tokenrequest
 from pinnace.apiserver.admission import AdmissionChain
+from pinnace.apiserver.admission.config_file import pod_security_config
 from pinnace.apiserver.admission.default_storage_class import IS_DEFAULT, DefaultStorageClass
 from pinnace.apiserver.admission.default_toleration_seconds import DefaultTolerationSeconds
 from pinnace.apiserver.admission.limit_ranger import LimitRanger
 from pinnace.apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from pinnace.apiserver.admission.node_restriction import NodeRestriction
-from pinnace.apiserver.admission.pod_security import PodSecurity, PodSecurityConfig
+from pinnace.apiserver.admission.pod_security import PodSecurity
 from pinnace.apiserver.admission.priority import SYSTEM_CLASSES, Priority
 from pinnace.apiserver.admission.rbac_escalation import RbacEscalation
 from pinnace.apiserver.admission.resource_quota import QuotaMutation, ResourceQuota
@@ -71,6 +72,7 @@ from pinnace.apiserver.authz.rbac import PrivilegedGroups, RbacAuthorizer, RuleR
 from pinnace.apiserver.authz.reviews import Reviews
 from pinnace.apiserver.authz.source import CacheRbacSource
 from pinnace.apiserver.cache import WatchCache
+from pinnace.apiserver.certs import Pki
 from pinnace.apiserver.config import ServerConfig
 from pinnace.apiserver.discovery import AGGREGATED_V2, AGGREGATED_V2BETA1, Discovery
 from pinnace.apiserver.encryption import EncryptingBackend, encrypting_backend
@@ -139,6 +141,8 @@ class ApiServer:
         # create-only kinds computed by the server (reviews): (group, plural) -> handler
         self.virtual: dict[tuple[str, str], VirtualCreate] = {}
         self.virtual.update(Reviews(self.authz, self.rbac_resolver).handlers())
+        # the cluster CA and certificates (set by serve())
+        self.pki: Pki | None = None
         # service account tokens and TokenRequest (tokenrequest.install, at serve())
         self.service_account_tokens: ServiceAccountTokens | None = None
         self.webhook_client = WebhookClient(
@@ -163,7 +167,11 @@ class ApiServer:
                 NamespaceLifecycle(self._get_namespace),
                 limit_ranger,
                 service_account,
-                PodSecurity(self._get_namespace, self._list_pods, PodSecurityConfig()),
+                PodSecurity(
+                    self._get_namespace,
+                    self._list_pods,
+                    pod_security_config(config.admission_control_config_file),
+                ),
                 ValidatingWebhooks(
                     lambda: self._cached_list(AR, "validatingwebhookconfigurations"),
                     self._get_namespace,
@@ -447,6 +455,8 @@ class ApiServer:
             await self._authorize(
                 Attributes(user, request.method.lower(), False, path=path), request
             )
+            if path == nodecredentials.PATH:
+                return await nodecredentials.handle(request, self.pki, self.config.cert_validity)
             return await self._non_resource_authenticated(request, path, info)
         resource = self.catalog.by_plural(info.group, info.version, info.resource)
         if resource is None:
@@ -757,6 +767,7 @@ async def serve(
         raise errors.StartupError(f"cannot set up certificates in {config.pki_dir}: {e}") from e
     server = ApiServer(config)
     server.ca_pem = pki.ca_pem()
+    server.pki = pki
     try:
         tokenrequest.install(server)
     except Exception:

@@ -183,6 +183,13 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
+def _node_name(kubelet_config: object) -> str:
+    from pinnace.kubelet.config import KubeletConfig
+
+    assert isinstance(kubelet_config, KubeletConfig)
+    return kubelet_config.node_name
+
+
 def _cmd_agent(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -191,16 +198,27 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     from pinnace.client import ClientConfig, ConfigError
     from pinnace.kubelet.kubelet import run_kubelet
 
+    root = Path(args.data_dir).expanduser().absolute()
+    config = kubelet_config_from_args(args, root)
     try:
         if args.kubeconfig:
             client_config = ClientConfig.from_kubeconfig(args.kubeconfig).with_rate_limits(50, 100)
         elif args.server and args.token:
-            from pinnace.client.jointoken import JoinToken, fetch_cluster_ca
+            from pinnace.client.jointoken import (
+                JoinToken,
+                fetch_cluster_ca,
+                fetch_node_credentials,
+            )
 
             token = JoinToken.parse(args.token)
             ca = asyncio.run(fetch_cluster_ca(args.server, token))
+            # the token only buys the node its own certificate: from then on the
+            # agent (kubelet and kube-proxy) acts as system:node:<name>
+            cert, key = asyncio.run(
+                fetch_node_credentials(args.server, token, ca, _node_name(config))
+            )
             client_config = ClientConfig(
-                server=args.server, token=token.secret, ca_data=ca, qps=50, burst=100
+                server=args.server, ca_data=ca, cert_data=cert, key_data=key, qps=50, burst=100
             )
         else:
             log.error("pinnace agent: give --kubeconfig FILE, or --server URL and --token TOKEN")
@@ -208,8 +226,6 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     except (ConfigError, OSError, TypeError, ValueError) as e:
         log.error("pinnace agent: %s", e)
         return 1
-    root = Path(args.data_dir).expanduser().absolute()
-    config = kubelet_config_from_args(args, root)
     _limit_malloc_arenas()
     parts = [run_kubelet(client_config, config)]  # type: ignore[arg-type]
     if not args.disable_kube_proxy:

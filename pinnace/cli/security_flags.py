@@ -119,6 +119,13 @@ def add_security_flags(p: argparse.ArgumentParser) -> None:
         help="lifetime of the cluster CA when it is created (default 3650d)",
     )
     g.add_argument(
+        "--admission-control-config-file",
+        default="",
+        metavar="FILE",
+        help="an AdmissionConfiguration with plugin settings (PodSecurity's defaults "
+        "and exemptions)",
+    )
+    g.add_argument(
         "--disable-admission-plugins",
         type=_list,
         default=(),
@@ -145,6 +152,7 @@ def security_config(args: argparse.Namespace) -> dict[str, Any]:
         "audit_log_maxsize": getattr(args, "audit_log_maxsize", 100),
         "audit_log_maxbackup": getattr(args, "audit_log_maxbackup", 10),
         "audit_log_maxage": getattr(args, "audit_log_maxage", 0),
+        "admission_control_config_file": getattr(args, "admission_control_config_file", ""),
         "disable_admission_plugins": tuple(getattr(args, "disable_admission_plugins", ())),
         "cert_validity": getattr(args, "cert_validity", DEFAULT_CERT_VALIDITY),
         "ca_validity": getattr(args, "ca_validity", DEFAULT_CA_VALIDITY),

@@ -17,7 +17,17 @@ import secrets
 import ssl
 from dataclasses import dataclass
 
-__all__ = ["JoinToken", "JoinTokenError", "fetch_cluster_ca", "new_secret"]
+__all__ = [
+    "NODE_CREDENTIALS_PATH",
+    "JoinToken",
+    "JoinTokenError",
+    "fetch_cluster_ca",
+    "fetch_node_credentials",
+    "new_secret",
+]
+
+#: where an agent holding the join token gets the node's own client certificate
+NODE_CREDENTIALS_PATH = "/v1-pinnace/node-credentials"
 
 PREFIX = "K10"
 
@@ -81,3 +91,33 @@ async def fetch_cluster_ca(server: str, token: JoinToken) -> bytes:
             f"the CA served by {server} (sha256 {got[:16]}...) is not the one in the token"
         )
     return pem
+
+
+async def fetch_node_credentials(
+    server: str, token: JoinToken, ca_pem: bytes, node_name: str
+) -> tuple[bytes, bytes]:
+    """The node's own client certificate and key (``system:node:<name>``, group
+    ``system:nodes``), issued by the server to a holder of the join token, so
+    that the agent then acts as that node (the Node authorizer and
+    NodeRestriction apply to it) rather than as the shared join identity.
+    The TLS connection is verified against the CA the token vouched for."""
+    import aiohttp
+
+    ctx = ssl.create_default_context(cadata=ca_pem.decode())
+    ctx.check_hostname = False  # the server may be reached by an address not in its certificate
+    headers = {"Authorization": f"Bearer {token.secret}"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            server.rstrip("/") + NODE_CREDENTIALS_PATH,
+            json={"nodeName": node_name},
+            headers=headers,
+            ssl=ctx,
+        ) as resp:
+            body = await resp.json(content_type=None)
+            if resp.status != 200:
+                message = body.get("message") if isinstance(body, dict) else body
+                raise JoinTokenError(
+                    f"{server} refused node credentials for {node_name!r} ({resp.status}): "
+                    f"{message}"
+                )
+    return str(body["certificate"]).encode(), str(body["key"]).encode()

@@ -273,3 +273,56 @@ items:
     assert 'node "n1" can only delete pods with spec.nodeName set to itself' in p.stderr
     p = as_user(cluster, node, "delete", "pod", "on-n1", "-n", "apps", "--wait=false")
     assert p.returncode == 0, p.stderr
+
+
+def test_join_token_only_buys_a_node_certificate(cluster: Server, tmp_path: Path) -> None:
+    import asyncio
+    import base64
+
+    import yaml
+
+    from pinnace.client.jointoken import JoinToken, fetch_cluster_ca, fetch_node_credentials
+
+    server = f"https://127.0.0.1:{cluster.port}"
+    token = JoinToken.parse((cluster.data_dir / "node-token").read_text())
+    ca = asyncio.run(fetch_cluster_ca(server, token))
+    cert, key = asyncio.run(fetch_node_credentials(server, token, ca, "worker-7"))
+    kubeconfig = tmp_path / "worker.kubeconfig"
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {"server": server, "certificate-authority-data": b64(ca)},
+                    }
+                ],
+                "users": [
+                    {
+                        "name": "u",
+                        "user": {"client-certificate-data": b64(cert), "client-key-data": b64(key)},
+                    }
+                ],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    p = as_user(cluster, kubeconfig, "auth", "whoami")
+    assert "system:node:worker-7" in p.stdout and "system:nodes" in p.stdout, p.stderr
+    # the token itself may do nothing but that
+    token_kc = tmp_path / "token.kubeconfig"
+    cfg = yaml.safe_load(kubeconfig.read_text())
+    cfg["users"][0]["user"] = {"token": token.secret}
+    token_kc.write_text(yaml.safe_dump(cfg))
+    p = as_user(cluster, token_kc, "get", "pods", "-A")
+    assert 'User "system:node-agent" cannot list resource "pods"' in p.stderr
+    try:
+        asyncio.run(fetch_node_credentials(server, token, ca, "Not_A_Name"))
+    except ValueError as e:
+        assert "invalid nodeName" in str(e)
+    else:
+        raise AssertionError("a bad node name was accepted")

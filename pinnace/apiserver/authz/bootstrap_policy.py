@@ -1076,6 +1076,10 @@ def pinnace_cluster_roles() -> list[Obj]:
                 rule("list watch", DISCOVERY, "endpointslices"),
             ],
         ),
+        # the join token's identity may only trade itself for a node certificate
+        cluster_role(
+            PINNACE_PREFIX + "node-joiner", [url_rule("post", "/v1-pinnace/node-credentials")]
+        ),
     ]
 
 
@@ -1086,9 +1090,10 @@ def pinnace_cluster_role_bindings() -> list[Obj]:
     manager`` (no per-controller ServiceAccounts), so that user is bound to
     every ``system:controller:*`` role (``system:pinnace:kcm:<controller>``)
     as well as to ``system:pinnace:controller-manager``. Kubelets named
-    ``system:node:<name>`` are judged by the Node authorizer; the identities
-    it cannot judge — join-token agents (``system:node-agent``, one identity
-    for every node) and the node simulator — get ``system:node`` through RBAC.
+    ``system:node:<name>`` (in-process, or agents that traded the join token
+    for their node certificate: ``system:pinnace:node-joiner`` is all the
+    join identity may do) are judged by the Node authorizer; the node
+    simulator, which acts for many nodes, gets ``system:node`` through RBAC.
     Group ``system:nodes`` gets ``system:node-proxier``, because remote agents
     run kube-proxy as the node.
     """
@@ -1100,13 +1105,11 @@ def pinnace_cluster_role_bindings() -> list[Obj]:
         for name in controller_names()
     ] + [
         cluster_role_binding(PINNACE_PREFIX + "controller-manager", kcm),
-        # the node identities the Node authorizer cannot judge: join-token agents
-        # (one identity for every node) and the node simulator (many nodes)
+        # the node simulator acts for many nodes: the Node authorizer cannot judge it
         cluster_role_binding(
-            PINNACE_PREFIX + "nodes",
-            [user("system:node-agent"), user("system:node-simulator")],
-            role_name="system:node",
+            PINNACE_PREFIX + "nodes", [user("system:node-simulator")], role_name="system:node"
         ),
+        cluster_role_binding(PINNACE_PREFIX + "node-joiner", [user("system:node-agent")]),
         cluster_role_binding(
             PINNACE_PREFIX + "node-proxier", [group(NODES)], role_name="system:node-proxier"
         ),

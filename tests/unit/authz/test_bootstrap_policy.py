@@ -442,17 +442,31 @@ DNS_CALLS: list[Call] = [
     [
         ("system:kube-controller-manager", (), KCM_CALLS),
         ("system:kube-scheduler", (), SCHEDULER_CALLS),
-        ("system:node-agent", ("system:nodes",), NODE_CALLS),
         ("system:node-simulator", ("system:nodes",), NODE_CALLS),
         ("system:kube-proxy", (), PROXY_CALLS),
         ("system:serviceaccount:kube-system:coredns", ("system:serviceaccounts",), DNS_CALLS),
     ],
-    ids=["kcm", "scheduler", "agent", "simulator", "proxy", "dns"],
+    ids=["kcm", "scheduler", "simulator", "proxy", "dns"],
 )
 def test_component_identities_are_granted_their_calls(
     user: str, groups: tuple[str, ...], calls: list[Call]
 ) -> None:
     assert _denied(user, groups, calls) == []
+
+
+def test_join_identity_only_trades_itself_for_a_node_certificate() -> None:
+    from pinnace.apiserver.authz.rules import allows_path
+
+    bound = [
+        b["roleRef"]["name"]
+        for b in bp.pinnace_cluster_role_bindings()
+        if {"kind": "User", "name": "system:node-agent", "apiGroup": "rbac.authorization.k8s.io"}
+        in b["subjects"]
+    ]
+    assert bound == ["system:pinnace:node-joiner"]
+    role = next(r for r in bp.pinnace_cluster_roles() if r["metadata"]["name"] == bound[0])
+    assert allows_path(role["rules"][0], "post", "/v1-pinnace/node-credentials")
+    assert _denied("system:node-agent", ("system:nodes",), _rw("", "secrets", "get")) != []
 
 
 def test_components_get_no_more_than_they_need() -> None:
