@@ -225,6 +225,12 @@ class ApiServer:
                 )
         return out
 
+    def _node_passwords(self) -> nodecredentials.NodePasswords:
+        return nodecredentials.NodePasswords(
+            self.store("", "v1", "secrets"),
+            lambda: RequestContext(user=SYSTEM_USER, field_manager="pinnace-apiserver"),
+        )
+
     def _node_authorizer(self) -> NodeAuthorizer:
         node_role = next(
             r for r in bootstrap_policy.cluster_roles() if r["metadata"]["name"] == "system:node"
@@ -456,7 +462,9 @@ class ApiServer:
                 Attributes(user, request.method.lower(), False, path=path), request
             )
             if path == nodecredentials.PATH:
-                return await nodecredentials.handle(request, self.pki, self.config.cert_validity)
+                return await nodecredentials.handle(
+                    request, self.pki, self.config.cert_validity, self._node_passwords()
+                )
             return await self._non_resource_authenticated(request, path, info)
         resource = self.catalog.by_plural(info.group, info.version, info.resource)
         if resource is None:

@@ -208,6 +208,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
                 JoinToken,
                 fetch_cluster_ca,
                 fetch_node_credentials,
+                node_password,
             )
 
             token = JoinToken.parse(args.token)
@@ -215,7 +216,13 @@ def _cmd_agent(args: argparse.Namespace) -> int:
             # the token only buys the node its own certificate: from then on the
             # agent (kubelet and kube-proxy) acts as system:node:<name>
             cert, key = asyncio.run(
-                fetch_node_credentials(args.server, token, ca, _node_name(config))
+                fetch_node_credentials(
+                    args.server,
+                    token,
+                    ca,
+                    _node_name(config),
+                    node_password(root / "node-password"),
+                )
             )
             client_config = ClientConfig(
                 server=args.server, ca_data=ca, cert_data=cert, key_data=key, qps=50, burst=100

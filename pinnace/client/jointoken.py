@@ -13,9 +13,11 @@ with the secret as a bearer token (user ``system:node-agent``, group
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "NODE_CREDENTIALS_PATH",
@@ -24,6 +26,7 @@ __all__ = [
     "fetch_cluster_ca",
     "fetch_node_credentials",
     "new_secret",
+    "node_password",
 ]
 
 #: where an agent holding the join token gets the node's own client certificate
@@ -94,12 +97,14 @@ async def fetch_cluster_ca(server: str, token: JoinToken) -> bytes:
 
 
 async def fetch_node_credentials(
-    server: str, token: JoinToken, ca_pem: bytes, node_name: str
+    server: str, token: JoinToken, ca_pem: bytes, node_name: str, node_password: str
 ) -> tuple[bytes, bytes]:
     """The node's own client certificate and key (``system:node:<name>``, group
     ``system:nodes``), issued by the server to a holder of the join token, so
     that the agent then acts as that node (the Node authorizer and
     NodeRestriction apply to it) rather than as the shared join identity.
+    ``node_password`` is this machine's own secret: the first agent to claim a
+    node name fixes it, and the server refuses the name to any other password.
     The TLS connection is verified against the CA the token vouched for."""
     import aiohttp
 
@@ -109,7 +114,7 @@ async def fetch_node_credentials(
     async with aiohttp.ClientSession() as session:
         async with session.post(
             server.rstrip("/") + NODE_CREDENTIALS_PATH,
-            json={"nodeName": node_name},
+            json={"nodeName": node_name, "nodePassword": node_password},
             headers=headers,
             ssl=ctx,
         ) as resp:
@@ -121,3 +126,20 @@ async def fetch_node_credentials(
                     f"{message}"
                 )
     return str(body["certificate"]).encode(), str(body["key"]).encode()
+
+
+def node_password(path: Path) -> str:
+    """This machine's node password, made (0600) on first use."""
+    try:
+        text = path.read_text().strip()
+        if text:
+            return text
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_hex(32)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(password + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return password

@@ -286,7 +286,7 @@ def test_join_token_only_buys_a_node_certificate(cluster: Server, tmp_path: Path
     server = f"https://127.0.0.1:{cluster.port}"
     token = JoinToken.parse((cluster.data_dir / "node-token").read_text())
     ca = asyncio.run(fetch_cluster_ca(server, token))
-    cert, key = asyncio.run(fetch_node_credentials(server, token, ca, "worker-7"))
+    cert, key = asyncio.run(fetch_node_credentials(server, token, ca, "worker-7", "p" * 32))
     kubeconfig = tmp_path / "worker.kubeconfig"
     b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
     kubeconfig.write_text(
@@ -321,8 +321,16 @@ def test_join_token_only_buys_a_node_certificate(cluster: Server, tmp_path: Path
     p = as_user(cluster, token_kc, "get", "pods", "-A")
     assert 'User "system:node-agent" cannot list resource "pods"' in p.stderr
     try:
-        asyncio.run(fetch_node_credentials(server, token, ca, "Not_A_Name"))
+        asyncio.run(fetch_node_credentials(server, token, ca, "Not_A_Name", "p" * 32))
     except ValueError as e:
         assert "invalid nodeName" in str(e)
     else:
         raise AssertionError("a bad node name was accepted")
+    # the same machine (password) may come back; another one may not take the name
+    asyncio.run(fetch_node_credentials(server, token, ca, "worker-7", "p" * 32))
+    try:
+        asyncio.run(fetch_node_credentials(server, token, ca, "worker-7", "q" * 32))
+    except ValueError as e:
+        assert 'node "worker-7" is already claimed with another node password' in str(e)
+    else:
+        raise AssertionError("another machine took over worker-7")
