@@ -4,18 +4,15 @@ the pod, ``kube-root-ca.crt`` and the namespace), the kubelet fills it
 through TokenRequest, the token authenticates as the pod's service account
 from inside the pod, and stops working once the pod is deleted.
 
-The pod reaches the API server (which listens on 127.0.0.1 in tests) through
-a small TCP relay this test runs on the pod bridge's gateway address: the
-pod's traffic goes to a bridge of this machine and on to loopback only."""
+The pod reaches the API server as in-cluster clients do: through the
+``kubernetes`` Service (``KUBERNETES_SERVICE_HOST``, 10.96.0.1:443), which
+kube-proxy sends on to the API server's loopback address on this machine,
+checking the serving certificate against the mounted ``ca.crt``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ipaddress
 import json
 import ssl
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,70 +43,20 @@ spec:
 """
 
 # run in the pod's python container: a SelfSubjectReview with the mounted token
-# (busybox's wget cannot do the TLS the API server speaks)
+# through the kubernetes Service, as an in-cluster client does (busybox's wget
+# cannot do the TLS the API server speaks)
 WHOAMI = """
-import json, ssl, sys, urllib.request
+import json, os, ssl, urllib.request
 d = "/var/run/secrets/kubernetes.io/serviceaccount"
 ctx = ssl.create_default_context(cafile=d + "/ca.crt")
-ctx.check_hostname = False  # the relay's address is not in the serving certificate
+host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
 token = open(d + "/token").read()
 body = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
 req = urllib.request.Request(
-    sys.argv[1] + "/apis/authentication.k8s.io/v1/selfsubjectreviews", data=body.encode(),
+    f"https://{host}:{port}/apis/authentication.k8s.io/v1/selfsubjectreviews", data=body.encode(),
     headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
 print(urllib.request.urlopen(req, context=ctx, timeout=20).read().decode())
 """
-
-
-class Relay:
-    """Forwards TCP connections from (host, port) to 127.0.0.1:target, in a thread."""
-
-    def __init__(self, host: str, target: int) -> None:
-        self.host, self.target = host, target
-        self.port = 0
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await r.read(65536):
-                    w.write(data)
-                    await w.drain()
-            with contextlib.suppress(Exception):
-                w.close()
-
-        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            ur, uw = await asyncio.open_connection("127.0.0.1", self.target)
-            await asyncio.gather(pipe(r, uw), pipe(ur, w))
-
-        async def main() -> None:
-            server = await asyncio.start_server(handle, self.host, 0)
-            self.port = server.sockets[0].getsockname()[1]
-            self.ready.set()
-            async with server:
-                await server.serve_forever()
-
-        with contextlib.suppress(asyncio.CancelledError, RuntimeError):
-            self.loop.run_until_complete(main())
-
-    def __enter__(self) -> Relay:
-        self.thread.start()
-        assert self.ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for task in asyncio.all_tasks(self.loop):
-            self.loop.call_soon_threadsafe(task.cancel)
-        self.thread.join(10)
-
-
-def _gateway(cluster: NodeCluster) -> str:
-    cidr = cluster.extra_args[cluster.extra_args.index("--pod-cidr") + 1]
-    return str(next(ipaddress.ip_network(cidr).hosts()))
 
 
 def _running(pod: dict[str, Any]) -> bool:
@@ -140,9 +87,7 @@ def test_pod_gets_the_projected_service_account_volume(
 def test_token_authenticates_from_inside_the_pod_until_the_pod_is_deleted(
     node_cluster: NodeCluster, token_pod: dict[str, Any]
 ) -> None:
-    with Relay(_gateway(node_cluster), node_cluster.port) as relay:
-        url = f"https://{relay.host}:{relay.port}"
-        p = node_cluster.kubectl("exec", "tok", "-c", "py", "--", "python3", "-c", WHOAMI, url)
+    p = node_cluster.kubectl("exec", "tok", "-c", "py", "--", "python3", "-c", WHOAMI)
     info = json.loads(p.stdout)["status"]["userInfo"]
     assert info["username"] == "system:serviceaccount:default:reader"
     assert "system:serviceaccounts:default" in info["groups"]
