@@ -120,7 +120,7 @@ class NodeCluster(Server):
         self.extra_args = [
             "--agent",
             "--node-name", node,
-            "--kubelet-port", str(free_port()),
+            "--kubelet-port", "0",  # any free port, picked at bind time (no race)
             "--registry-config", str(regfile),
             "--cni-bridge", bridge,
             "--pod-cidr", pod_cidr,
