@@ -77,6 +77,7 @@ from pinnace.apiserver.config import ServerConfig
 from pinnace.apiserver.discovery import AGGREGATED_V2, AGGREGATED_V2BETA1, Discovery
 from pinnace.apiserver.encryption import EncryptingBackend, encrypting_backend
 from pinnace.apiserver.handlers import ResourceHandlers, fields_function
+from pinnace.apiserver.legacytokens import LegacyTokenFiller
 from pinnace.apiserver.registry import RequestContext, ResourceStore
 from pinnace.apiserver.requestinfo import parse_request
 from pinnace.apiserver.schemahooks import SchemaHooks
@@ -808,6 +809,15 @@ async def serve(
         loopback_url = UNIX_SCHEME + str(loopback_path) if loopback_path else url
         async with asyncio.TaskGroup() as tg:
             tg.create_task(_periodic_full_gc(30.0), name="gc")
+            if server.service_account_tokens is not None:
+                filler = LegacyTokenFiller(
+                    server.store("", "v1", "secrets"),
+                    server.store("", "v1", "serviceaccounts"),
+                    server.service_account_tokens.issuer,
+                    server.ca_pem,
+                    lambda: RequestContext(user=SYSTEM_USER, field_manager="pinnace-apiserver"),
+                )
+                tg.create_task(filler.run(), name="legacy-token-filler")
             for comp in components:
                 if comp.name in config.disable:
                     continue

@@ -334,3 +334,47 @@ def test_join_token_only_buys_a_node_certificate(cluster: Server, tmp_path: Path
         assert 'node "worker-7" is already claimed with another node password' in str(e)
     else:
         raise AssertionError("another machine took over worker-7")
+
+
+def _token_kubeconfig(cluster: Server, token: str, path: Path) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load(cluster.kubeconfig.read_text())
+    cfg["users"][0]["user"] = {"token": token}
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_legacy_token_secret_is_filled_and_dies_with_the_secret(
+    cluster: Server, tmp_path: Path
+) -> None:
+    import base64
+    import json
+    import time
+
+    cluster.kubectl("create", "serviceaccount", "legacy")
+    secret = """
+apiVersion: v1
+kind: Secret
+type: kubernetes.io/service-account-token
+metadata:
+  name: legacy-token
+  annotations: {kubernetes.io/service-account.name: legacy}
+"""
+    cluster.kubectl("apply", "-f", "-", input=secret)
+    deadline = time.monotonic() + 30
+    data: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        obj = json.loads(cluster.kubectl("get", "secret", "legacy-token", "-o", "json").stdout)
+        data = obj.get("data") or {}
+        if data.get("token"):
+            break
+        time.sleep(0.2)
+    assert {"token", "ca.crt", "namespace"} <= set(data)
+    assert base64.b64decode(data["namespace"]).decode() == "default"
+    kc = _token_kubeconfig(cluster, base64.b64decode(data["token"]).decode(), tmp_path / "l.kc")
+    p = as_user(cluster, kc, "auth", "whoami")
+    assert "system:serviceaccount:default:legacy" in p.stdout, p.stderr
+    cluster.kubectl("delete", "secret", "legacy-token")
+    p = as_user(cluster, kc, "auth", "whoami")
+    assert "Unauthorized" in p.stderr
