@@ -257,3 +257,61 @@ async def test_bad_policy_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(StartupError, match=r"invalid audit policy file: rules\[0\]\.omitStages"):
         async with running(config):
             pass
+
+
+@pytest.mark.kubectl
+async def test_every_kind_of_bad_token_gets_401_and_an_audit_record(tmp_path: Path) -> None:
+    """Garbage, a tampered service account JWT, one signed by another key and
+    an expired one: each is refused with 401 and recorded, user unknown."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from pinnace.apiserver.authn.serviceaccount import TokenIssuer
+    from pinnace.client.clock import FakeClock
+
+    config = make_config(tmp_path)
+    log_path = tmp_path / "audit" / "audit.log"
+    async with running(config) as srv, aiohttp.ClientSession() as s:
+        base = f"https://127.0.0.1:{config.port}"
+        admin = tls(config, client_cert=True)
+        sa_body = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}}
+        async with s.post(
+            f"{base}/api/v1/namespaces/default/serviceaccounts", json=sa_body, ssl=admin
+        ) as r:
+            assert r.status == 201
+            sa = await r.json()
+        tokens = srv.service_account_tokens
+        assert tokens is not None
+        good, _ = tokens.issuer.issue(sa, audiences=tokens.api_audiences, expiration_seconds=3600)
+        head, payload, sig = good.split(".")
+        tampered = f"{head}.{payload}.{sig[:-4]}{'AAAA' if sig[-4:] != 'AAAA' else 'BBBB'}"
+        other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        foreign, _ = TokenIssuer(other_key, config.service_account_issuer).issue(
+            sa, audiences=tokens.api_audiences, expiration_seconds=3600
+        )
+        past = FakeClock(wall_start=dt.datetime.now(dt.UTC) - dt.timedelta(hours=3))
+        expired, _ = TokenIssuer(
+            tokens.issuer.key, config.service_account_issuer, clock=past
+        ).issue(sa, audiences=tokens.api_audiences, expiration_seconds=600)
+        ids: dict[str, str] = {}
+        url = f"{base}/api/v1/namespaces/default/pods"
+        anon = tls(config, client_cert=False)
+        async with s.get(url, ssl=anon, headers={"Authorization": f"Bearer {good}"}) as r:
+            assert r.status == 200  # the untouched token works
+        for kind, token in [
+            ("garbage", "garbage-token"),
+            ("tampered", tampered),
+            ("foreign", foreign),
+            ("expired", expired),
+        ]:
+            async with s.get(url, ssl=anon, headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == 401, kind
+                ids[kind] = r.headers["Audit-ID"]
+        events = await wait_events(
+            log_path, lambda evs: set(ids.values()) <= {e["auditID"] for e in evs}
+        )
+    for kind, audit_id in ids.items():
+        (ev,) = [e for e in events if e["auditID"] == audit_id]
+        assert ev["responseStatus"]["code"] == 401, kind
+        assert ev["user"] == {}, kind
