@@ -99,6 +99,14 @@ def add_node_flags(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="the kubelet API's HTTPS port (0: any free port; default 10250)",
     )
+    g.add_argument(
+        "--kubelet-cert-validity-days",
+        type=int,
+        default=365,
+        metavar="N",
+        help="lifetime of the kubelet API's self-signed serving certificate (default 365); "
+        "it is made again at start when near its end",
+    )
     g.add_argument("--cni-bridge", default="cni0", metavar="NAME", help="pod bridge (default cni0)")
     g.add_argument(
         "--pod-cidr",
@@ -131,6 +139,7 @@ def kubelet_config_from_args(args: argparse.Namespace, root_dir: Path) -> object
         kube_reserved=args.kube_reserved or {},
         system_reserved=args.system_reserved or {},
         port=args.kubelet_port,
+        serving_cert_validity_days=args.kubelet_cert_validity_days,
         cni_bridge=args.cni_bridge,
         pod_cidr=args.pod_cidr,
     )

@@ -44,6 +44,9 @@ class KubeletConfig:
     port: int = 10250
     """The kubelet API's port (0: any free port; the Node reports the real one)."""
     bind_address: str = "0.0.0.0"
+    serving_cert_validity_days: int = 365
+    """Lifetime of the kubelet API's self-signed serving certificate; it is made
+    again at start when it has less than a third of that (at most 30 days) left."""
     registry_config: Path | None = None
     """k3s-style ``registries.yaml`` (mirrors, auth, TLS)."""
     cni_bridge: str = "cni0"

@@ -318,18 +318,38 @@ class Backend:
         return await self.stats.summary(infos, cstats, sstats, fs)
 
 
-def _self_signed(pki: Path, node_name: str, ips: list[str]) -> tuple[Path, Path]:
-    """The kubelet's own serving certificate (made once, kept in ``pki``).
+def _self_signed(
+    pki: Path, node_name: str, ips: list[str], validity_days: int = 365
+) -> tuple[Path, Path]:
+    """The kubelet's own serving certificate (kept in ``pki``; made again when
+    it nears its end: it was written when made, so its age is its file's).
 
     Made in a child process: loading ``cryptography`` would add ~12 MB to the
-    agent for the rest of its life, for a certificate it makes once."""
+    agent for the rest of its life, for a certificate it makes rarely."""
+    import time
+
     cert_path, key_path = pki / "kubelet.crt", pki / "kubelet.key"
-    if not (cert_path.exists() and key_path.exists()):
+    renew_before = min(30.0, validity_days / 3) * 86400
+    try:
+        age = time.time() - cert_path.stat().st_mtime
+        fresh = key_path.exists() and age < validity_days * 86400 - renew_before
+    except FileNotFoundError:
+        fresh = False
+    if not fresh:
         import subprocess
         import sys
 
         subprocess.run(
-            [sys.executable, "-m", "pinnace.kubelet.servingcert", str(pki), node_name, *ips],
+            [
+                sys.executable,
+                "-m",
+                "pinnace.kubelet.servingcert",
+                "--validity-days",
+                str(validity_days),
+                str(pki),
+                node_name,
+                *ips,
+            ],
             check=True,
             timeout=60,
         )
@@ -339,7 +359,12 @@ def _self_signed(pki: Path, node_name: str, ips: list[str]) -> tuple[Path, Path]
 def _make_server(k: Kubelet, client_ca: Path) -> Any:
     from pinnace.kubelet.server import KubeletServer, kubelet_ssl_context
 
-    cert, key = _self_signed(k.config.pki_dir, k.config.node_name, [k._host_ip])
+    cert, key = _self_signed(
+        k.config.pki_dir,
+        k.config.node_name,
+        [k._host_ip],
+        k.config.serving_cert_validity_days,
+    )
     ctx = kubelet_ssl_context(cert, key, client_ca)
     return KubeletServer(
         Backend(k), ssl_context=ctx, host=k.config.bind_address, port=k.config.port

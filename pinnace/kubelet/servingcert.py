@@ -1,5 +1,7 @@
-"""``python -m pinnace.kubelet.servingcert PKI_DIR NODE_NAME [IP...]``: write the
-kubelet's self-signed serving certificate (``kubelet.crt``/``kubelet.key``).
+"""``python -m pinnace.kubelet.servingcert [--validity-days N] PKI_DIR NODE_NAME
+[IP...]``: write the kubelet's self-signed serving certificate
+(``kubelet.crt``/``kubelet.key``), valid for N days (default 365, the
+agent's ``--kubelet-cert-validity-days``).
 
 A separate process on purpose: the agent runs it once and so never loads
 ``cryptography`` itself (see ``services._self_signed``). Upstream's kubelet
@@ -24,7 +26,11 @@ from cryptography.x509.oid import NameOID
 __all__ = ["write_serving_cert"]
 
 
-def write_serving_cert(pki: Path, node_name: str, ips: list[str]) -> tuple[Path, Path]:
+def write_serving_cert(
+    pki: Path, node_name: str, ips: list[str], validity_days: int = 365
+) -> tuple[Path, Path]:
+    if validity_days < 1:
+        raise ValueError(f"certificate validity must be at least one day, not {validity_days}")
     cert_path, key_path = pki / "kubelet.crt", pki / "kubelet.key"
     pki.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -39,7 +45,7 @@ def write_serving_cert(pki: Path, node_name: str, ips: list[str]) -> tuple[Path,
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
+        .not_valid_after(now + dt.timedelta(days=validity_days))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -59,5 +65,12 @@ def write_serving_cert(pki: Path, node_name: str, ips: list[str]) -> tuple[Path,
     return cert_path, key_path
 
 
+def main(argv: list[str]) -> None:
+    days = 365
+    if argv[:1] == ["--validity-days"]:
+        days, argv = int(argv[1]), argv[2:]
+    write_serving_cert(Path(argv[0]), argv[1], argv[2:], days)
+
+
 if __name__ == "__main__":
-    write_serving_cert(Path(sys.argv[1]), sys.argv[2], sys.argv[3:])
+    main(sys.argv[1:])
