@@ -22,7 +22,13 @@ from pinnace.apiserver import errors
 from pinnace.apiserver.admission import AdmissionRequest
 from pinnace.apiserver.authz import Attributes, Decision
 from pinnace.apiserver.authz.rbac import MASTERS, RuleResolver
-from pinnace.apiserver.authz.rules import compact, compact_string, go_quote_list, uncovered
+from pinnace.apiserver.authz.rules import (
+    compact,
+    compact_string,
+    go_quote,
+    go_quote_list,
+    uncovered,
+)
 
 GROUP = "rbac.authorization.k8s.io"
 ROLES = ("roles", "clusterroles")
@@ -99,13 +105,7 @@ class RbacEscalation:
             return
         lines = sorted({compact_string(m) for m in compact(missing)})
         message = (
-            f"user {_q(req.user.name)} (groups={go_quote_list(req.user.groups)}) is attempting "
+            f"user {go_quote(req.user.name)} (groups={go_quote_list(req.user.groups)}) is attempting "
             "to grant RBAC permissions not currently held:\n" + "\n".join(lines)
         )
         raise errors.forbidden_object(req.resource.plural, GROUP, req.name, message)
-
-
-def _q(s: str) -> str:
-    import json
-
-    return json.dumps(s)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pinnace.apiserver import errors
@@ -109,7 +109,3 @@ async def ensure_bootstrap_policy(
         updated += 1
     if created or updated:
         log.info("RBAC bootstrap policy: %d objects created, %d updated", created, updated)
-
-
-def names(objs: Iterable[Obj]) -> list[str]:
-    return [o["metadata"]["name"] for o in objs]

@@ -19,14 +19,12 @@ no locking because nothing awaits while indexing.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pinnace.apiserver.authn import UserInfo
 from pinnace.apiserver.authz import Attributes, Decision
-from pinnace.apiserver.authz.rules import Rule, allows_path, allows_resource
+from pinnace.apiserver.authz.rules import Rule, allows_path, allows_resource, go_quote
 
 SA_PREFIX = "system:serviceaccount:"
 MASTERS = "system:masters"
@@ -59,7 +57,7 @@ class Grant:
 
 
 def _q(s: str) -> str:
-    return json.dumps(s)  # Go's %q for the strings RBAC names can hold
+    return go_quote(s)
 
 
 def describe_subject(subject: Obj, binding_namespace: str) -> str:
@@ -249,7 +247,3 @@ class PrivilegedGroups:
         if any(g in self.groups for g in attrs.user.groups):
             return "allow", ""
         return "no-opinion", ""
-
-
-#: reads an object from the server's caches: (group, version, plural, namespace, name)
-Getter = Callable[[str, str, str, str, str], Obj | None]

@@ -12,6 +12,7 @@ them for a user.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -166,11 +167,14 @@ def compact(rules: Iterable[Rule]) -> list[Rule]:
     return list(merged.values())
 
 
-def _go_quote_list(items: Sequence[str]) -> str:
-    """Go's ``%q`` of a string slice: ``["a" "b"]``."""
-    import json
+def go_quote(s: str) -> str:
+    """Go's ``%q`` of a string (JSON quoting agrees for the names RBAC holds)."""
+    return json.dumps(s)
 
-    return "[" + " ".join(json.dumps(i) for i in items) + "]"
+
+def go_quote_list(items: Sequence[str]) -> str:
+    """Go's ``%q`` of a string slice: ``["a" "b"]``."""
+    return "[" + " ".join(go_quote(i) for i in items) + "]"
 
 
 def compact_string(rule: Rule) -> str:
@@ -186,9 +190,5 @@ def compact_string(rule: Rule) -> str:
     ):
         values = rule.get(key) or []
         if values:
-            parts.append(f"{label}:{_go_quote_list(values)}")
+            parts.append(f"{label}:{go_quote_list(values)}")
     return "{" + ", ".join(parts) + "}"
-
-
-def go_quote_list(items: Sequence[str]) -> str:
-    return _go_quote_list(items)
