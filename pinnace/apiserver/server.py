@@ -56,6 +56,7 @@ from pinnace.apiserver.authn import (
     UserInfo,
     X509Authenticator,
     impersonation,
+    peer_certificate,
 )
 from pinnace.apiserver.authn.tokens import LoopbackTokens
 from pinnace.apiserver.authz import (
@@ -73,6 +74,7 @@ from pinnace.apiserver.authz.reviews import Reviews
 from pinnace.apiserver.authz.source import CacheRbacSource
 from pinnace.apiserver.cache import WatchCache
 from pinnace.apiserver.certs import Pki
+from pinnace.apiserver.clientcerts import ClientCertificateVerifier
 from pinnace.apiserver.config import ServerConfig
 from pinnace.apiserver.discovery import AGGREGATED_V2, AGGREGATED_V2BETA1, Discovery
 from pinnace.apiserver.encryption import EncryptingBackend, encrypting_backend
@@ -133,9 +135,9 @@ class ApiServer:
         # (static token file, bootstrap tokens, service account JWTs)
         self.token_authenticators: list[TokenAuthenticator] = [self.loopback_tokens]
         self.bearer = BearerTokenAuthenticator(self.token_authenticators)
-        self.authn = AuthenticatorChain(
-            [TrustedIdentityAuthenticator(), X509Authenticator(), self.bearer]
-        )
+        # its certificate verifier is set by serve(), from the cluster CA
+        self.x509 = X509Authenticator()
+        self.authn = AuthenticatorChain([TrustedIdentityAuthenticator(), self.x509, self.bearer])
         self.rbac_resolver = RuleResolver(CacheRbacSource(self.stores))
         self.rbac = RbacAuthorizer(self.rbac_resolver)
         self.authz = AuthorizerChain(self._authorizers(config.authorization_mode))
@@ -609,8 +611,7 @@ class ApiServer:
 def _carries_credentials(request: web.Request) -> bool:
     if request.headers.get("Authorization"):
         return True
-    transport = request.transport
-    return transport is not None and bool(transport.get_extra_info("peercert"))
+    return peer_certificate(request) is not None
 
 
 # -- serving -----------------------------------------------------------------
@@ -777,6 +778,7 @@ async def serve(
     server = ApiServer(config)
     server.ca_pem = pki.ca_pem()
     server.pki = pki
+    server.x509.verifier = ClientCertificateVerifier(server.ca_pem)
     try:
         tokenrequest.install(server)
     except Exception:

@@ -2,10 +2,12 @@
 says the caller is.
 
 The server asks every client for a certificate but does not insist on one
-(``CERT_OPTIONAL``): a certificate, when sent, must chain to the cluster CA or
-the handshake fails; a client without one still connects and is then judged
-by the other authenticators (bearer tokens, later) or answered 401. This is
-what upstream's ``--client-ca-file`` does.
+(``CERT_OPTIONAL``), and lets any certificate through the handshake (see
+:mod:`pinnace.apiserver.handshake`): the x509 authenticator then decides, so a
+certificate that is expired or from another CA gets 401 like any other bad
+credential. A client without one is judged by the bearer-token
+authenticators or treated as anonymous. This is what upstream's
+``--client-ca-file`` does.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ipaddress
 import ssl
 
 from pinnace.apiserver.certs import Pki
+from pinnace.apiserver.handshake import defer_client_certificate_verification
 from pinnace.certidentity import identity_from_peercert
 
 __all__ = ["identity_from_peercert", "local_server_url", "server_ssl_context"]
@@ -31,11 +34,11 @@ def server_ssl_context(pki: Pki) -> ssl.SSLContext:
     ctx.load_cert_chain(certfile=str(pki.server_cert), keyfile=str(pki.server_key))
     ctx.load_verify_locations(cafile=str(pki.ca_cert))
     ctx.verify_mode = ssl.CERT_OPTIONAL
-    # Expired (or not yet valid) client certificates are let through the
-    # handshake so that the request gets upstream's 401 (and an audit record)
-    # instead of a dropped connection; X509Authenticator checks the validity
-    # window itself. The chain and signature are still verified here.
-    ctx.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
+    if not defer_client_certificate_verification(ctx):
+        # The handshake verifies the chain after all: let at least expired
+        # (or not yet valid) certificates through, so that they get 401 and
+        # an audit record rather than a dropped connection.
+        ctx.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
     # The server speaks HTTP/1.1 only; say so, so that clients offering h2
     # (kubectl, Go) settle on HTTP/1.1 without a second try.
     ctx.set_alpn_protocols(["http/1.1"])

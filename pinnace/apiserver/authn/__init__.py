@@ -5,14 +5,12 @@ interface."""
 
 from __future__ import annotations
 
-import ssl
-import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
 
-from pinnace.apiserver.tls import identity_from_peercert
+from pinnace.apiserver.clientcerts import ClientCertificateVerifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,32 +69,34 @@ class BearerTokenAuthenticator:
 
 
 class X509Authenticator:
-    """CN = user name, O = groups, from a client certificate the TLS layer
-    already verified against the cluster CA."""
+    """CN = user name, O = groups, from a client certificate signed by the
+    cluster CA. The handshake lets any certificate through (see
+    :mod:`pinnace.apiserver.handshake`); ``verifier`` judges it, so a bad one
+    (expired, from another CA, not for client auth) is answered 401."""
+
+    def __init__(self, verifier: ClientCertificateVerifier | None = None) -> None:
+        self.verifier = verifier
 
     async def authenticate(self, request: web.Request) -> UserInfo | None:
-        transport = request.transport
-        if transport is None:
+        if self.verifier is None:
             return None
-        peercert = transport.get_extra_info("peercert")
-        if not peercert or not _within_validity(peercert):
-            return None
-        ident = identity_from_peercert(peercert)
+        ident = self.verifier.identity(peer_certificate(request))
         if ident is None:
             return None
         user, groups = ident
         return UserInfo(user, (*groups, "system:authenticated"))
 
 
-def _within_validity(peercert: dict[str, object]) -> bool:
-    """The TLS layer skips the time check (see tls.server_ssl_context): an
-    expired or not-yet-valid certificate authenticates no one."""
-    try:
-        not_before = ssl.cert_time_to_seconds(str(peercert["notBefore"]))
-        not_after = ssl.cert_time_to_seconds(str(peercert["notAfter"]))
-    except (KeyError, ValueError):
-        return False
-    return not_before <= time.time() < not_after
+def peer_certificate(request: web.Request) -> bytes | None:
+    """The client's certificate (DER) as sent, verified or not."""
+    transport = request.transport
+    if transport is None:
+        return None
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+    return der
 
 
 class TrustedIdentityAuthenticator:
