@@ -121,6 +121,7 @@ class NodeCluster(Server):
             "--agent",
             "--node-name", node,
             "--kubelet-port", "0",  # any free port, picked at bind time (no race)
+            "--housekeeping-interval", "1",  # evictions within a second or two
             "--registry-config", str(regfile),
             "--cni-bridge", bridge,
             "--pod-cidr", pod_cidr,

@@ -107,6 +107,23 @@ def add_node_flags(p: argparse.ArgumentParser) -> None:
         help="lifetime of the kubelet API's self-signed serving certificate (default 365); "
         "it is made again at start when near its end",
     )
+    g.add_argument(
+        "--eviction-hard",
+        default="memory.available<100Mi,nodefs.available<10%",
+        type=_eviction_hard,
+        metavar="SIGNAL<VALUE,...",
+        help="hard eviction thresholds: pods are evicted when memory.available (a quantity) "
+        "or nodefs.available (a percentage) falls below them "
+        "(default memory.available<100Mi,nodefs.available<10%%)",
+    )
+    g.add_argument(
+        "--housekeeping-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how often pods are checked against their local storage limits and the "
+        "node against its eviction thresholds (default 10)",
+    )
     g.add_argument("--cni-bridge", default="cni0", metavar="NAME", help="pod bridge (default cni0)")
     g.add_argument(
         "--pod-cidr",
@@ -114,6 +131,17 @@ def add_node_flags(p: argparse.ArgumentParser) -> None:
         metavar="CIDR",
         help="use this pod CIDR instead of waiting for the node IPAM controller's",
     )
+
+
+def _eviction_hard(text: str) -> dict[str, str]:
+    """``--eviction-hard``: checked here, kept as text for the kubelet config."""
+    from pinnace.kubelet.eviction import parse_eviction_hard
+
+    try:
+        parse_eviction_hard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return dict(item.strip().split("<", 1) for item in text.split(",") if item.strip())
 
 
 def kubelet_config_from_args(args: argparse.Namespace, root_dir: Path) -> object:
@@ -142,6 +170,9 @@ def kubelet_config_from_args(args: argparse.Namespace, root_dir: Path) -> object
         serving_cert_validity_days=args.kubelet_cert_validity_days,
         cni_bridge=args.cni_bridge,
         pod_cidr=args.pod_cidr,
+        eviction_hard_memory=args.eviction_hard.get("memory.available", "100Mi"),
+        eviction_hard_nodefs=args.eviction_hard.get("nodefs.available", "10%"),
+        housekeeping_interval=args.housekeeping_interval,
     )
 
 

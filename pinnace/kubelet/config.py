@@ -40,6 +40,11 @@ class KubeletConfig:
     kube_reserved: dict[str, str] = field(default_factory=dict)
     system_reserved: dict[str, str] = field(default_factory=dict)
     eviction_hard_memory: str = "100Mi"
+    eviction_hard_nodefs: str = "10%"
+    """``nodefs.available`` threshold: the share of the filesystem holding
+    ``root_dir`` that must stay free."""
+    housekeeping_interval: float = 10.0
+    """How often the eviction manager checks limits and thresholds."""
     max_pods: int = 110
     port: int = 10250
     """The kubelet API's port (0: any free port; the Node reports the real one)."""

@@ -36,6 +36,7 @@ from pinnace.kubelet.cni import (
 )
 from pinnace.kubelet.config import KubeletConfig
 from pinnace.kubelet.cri.client import CRIError, RuntimeClient
+from pinnace.kubelet.eviction import EVICTED, Eviction, EvictionManager, active, parse_eviction_hard
 from pinnace.kubelet.images import ImageManager
 from pinnace.kubelet.node import NodeAgent, RuntimeState, node_addresses
 from pinnace.kubelet.podworker import PodServices, PodSyncer, PodWorkers
@@ -281,9 +282,37 @@ class Kubelet:
                 if self.prober is not None and hasattr(self.prober, "run"):
                     tg.create_task(self.prober.run(), name="kubelet-probes")
                 tg.create_task(self._trim_loop(), name="kubelet-trim")
+                tg.create_task(self._eviction_manager().run(), name="kubelet-eviction")
                 self.ready.set()
         finally:
             await self._shutdown()
+
+    def _eviction_manager(self) -> EvictionManager:
+        from pinnace.kubelet.services import Backend
+
+        cfg = self.config
+        stats = Backend(self)
+        thresholds = parse_eviction_hard(
+            f"memory.available<{cfg.eviction_hard_memory},"
+            f"nodefs.available<{cfg.eviction_hard_nodefs}"
+        )
+        return EvictionManager(
+            active_pods=lambda: active(self.informer.list() if self.informer else []),
+            summary=stats.stats_summary,
+            evict=self._evict,
+            thresholds=thresholds,
+            interval=cfg.housekeeping_interval,
+        )
+
+    async def _evict(self, eviction: Eviction) -> None:
+        assert self.syncer is not None and self.workers is not None
+        pod = eviction.pod
+        if not self.syncer.request_eviction(eviction):
+            return
+        m = pod["metadata"]
+        log.info("evicting pod %s/%s: %s", m.get("namespace"), m["name"], eviction.message)
+        self.event(pod, "Warning", EVICTED, eviction.message, "")
+        self.workers.update(m["uid"])
 
     def _ensure_node_network(self, pod_cidr: str) -> None:
         """The bridge exists before the first pod, service VIPs stay on the

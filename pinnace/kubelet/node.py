@@ -153,17 +153,19 @@ NODEFS_MIN_AVAILABLE = 0.10  # upstream's evictionHard nodefs.available<10%
 PID_MAX_USED = 0.90
 
 
-def pressures(root_dir: Path, memory_threshold_bytes: int) -> dict[str, bool]:
+def pressures(
+    root_dir: Path, memory_threshold_bytes: int, nodefs_min_available: float = NODEFS_MIN_AVAILABLE
+) -> dict[str, bool]:
     """Which resources are below upstream's hard eviction thresholds right now:
     memory.available (MemAvailable) < the threshold, nodefs.available < 10 %
     (the filesystem holding ``root_dir``), and processes > 90 % of pid_max.
-    (The kubelet reports these; it does not evict pods yet.)"""
+    (The eviction manager, :mod:`pinnace.kubelet.eviction`, acts on them.)"""
     mem_available = None
     for line in _read("/proc/meminfo").splitlines():
         if line.startswith("MemAvailable:"):
             mem_available = int(line.split()[1]) * 1024
     st = os.statvfs(root_dir)
-    disk_ok = st.f_blocks == 0 or st.f_bavail / st.f_blocks >= NODEFS_MIN_AVAILABLE
+    disk_ok = st.f_blocks == 0 or st.f_bavail / st.f_blocks >= nodefs_min_available
     pid_max = int(_read("/proc/sys/kernel/pid_max", "0") or 0)
     running = 0
     with contextlib.suppress(OSError):
@@ -286,7 +288,11 @@ class NodeAgent:
             ready_cond = ("True", "KubeletReady", "kubelet is posting ready status")
         else:
             ready_cond = ("False", "KubeletNotReady", rt.message or "container runtime is down")
-        under = pressures(self.config.root_dir, int(_q(self.config.eviction_hard_memory)))
+        under = pressures(
+            self.config.root_dir,
+            int(_q(self.config.eviction_hard_memory)),
+            float(self.config.eviction_hard_nodefs.rstrip("%")) / 100,
+        )
         wanted = [
             (t, "True", *bad) if under.get(t) else (t, "False", *fine)
             for t, fine, bad in _CONDITIONS

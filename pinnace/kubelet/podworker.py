@@ -38,6 +38,7 @@ from pinnace.kubelet.cgroups import remove_pod_cgroups
 from pinnace.kubelet.config import KubeletConfig
 from pinnace.kubelet.cri import api_pb2 as cri
 from pinnace.kubelet.cri.client import CRIError, RuntimeClient
+from pinnace.kubelet.eviction import EVICTED, Eviction
 from pinnace.kubelet.images import Backoff, ImageError, ImageManager
 from pinnace.kubelet.podconfig import (
     ANN_GRACE_PERIOD,
@@ -99,6 +100,9 @@ class PodState:
     holds: dict[str, ContainerHold] = field(default_factory=dict)
     last_status: Obj | None = None
     failed_message: str | None = None
+    failed_reason: str | None = None
+    eviction: Eviction | None = None
+    """Set by the eviction manager; the next sync ends the pod."""
     volume_paths: dict[str, Path] | None = None
     last_refresh: float = 0.0
 
@@ -187,6 +191,9 @@ class PodSyncer:
                     grace_period_seconds=0, preconditions={"uid": uid},
                 )  # fmt: skip
             raise PodDone
+        if st.eviction is not None and phase not in ("Succeeded", "Failed"):
+            await self._end_evicted(pod, rt, st, st.eviction)
+            return None
         if phase in ("Succeeded", "Failed"):
             if rt.running_containers() or any(s.ready for s in rt.sandboxes):
                 await self.kill_pod(pod, rt, grace=None)
@@ -194,6 +201,26 @@ class PodSyncer:
             self.svc.probes_remove(uid)
             return None
         return await self._sync_running(pod, uid, rt, st)
+
+    def request_eviction(self, eviction: Eviction) -> bool:
+        """Mark the pod for eviction (its next sync ends it); False when it
+        already is."""
+        uid = eviction.pod["metadata"]["uid"]
+        st = self.states.setdefault(uid, PodState(start_time=now_str()))
+        if st.eviction is not None:
+            return False
+        st.eviction = eviction
+        return True
+
+    async def _end_evicted(self, pod: Obj, rt: PodRuntime, st: PodState, e: Eviction) -> None:
+        """Kill an evicted pod at once and report it Failed/Evicted (upstream
+        evicts with no grace period)."""
+        await self.kill_pod(pod, rt, grace=0)
+        await self.relist()
+        st.failed_message = e.message
+        st.failed_reason = EVICTED
+        st.holds.clear()
+        await self.report(pod, self.view.get(pod["metadata"]["uid"]), st)
 
     async def _sync_running(self, pod: Obj, uid: str, rt: PodRuntime, st: PodState) -> float | None:
         spec = pod.get("spec") or {}
@@ -609,6 +636,12 @@ class PodSyncer:
                 is_started=lambda name: self.svc.is_started(uid, name),
                 termination_message=lambda c: self.termination_message(pod, c),
                 pod_failed_message=st.failed_message,
+                pod_failed_reason=st.failed_reason,
+                disruption_message=(
+                    st.eviction.message
+                    if st.eviction is not None and st.eviction.disruption
+                    else None
+                ),
                 host_network=bool(spec.get("hostNetwork")),
             )
         )

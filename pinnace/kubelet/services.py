@@ -205,6 +205,12 @@ def credentials(k: Kubelet) -> Callable[[Obj, str], Awaitable[AuthConfig | None]
 # --- the kubelet API ---------------------------------------------------------------------
 
 
+#: volume kinds whose usage the summary reports (upstream's metrics providers)
+MEASURED_VOLUMES = (
+    "emptyDir", "configMap", "secret", "downwardAPI", "projected", "persistentVolumeClaim",
+)  # fmt: skip
+
+
 class Backend:
     """What the kubelet API needs of the kubelet (``server.KubeletBackend``)."""
 
@@ -294,18 +300,23 @@ class Backend:
         from pinnace.kubelet.stats import PodInfo
 
         k = self.k
-        assert k.runtime is not None and k.view is not None
+        assert k.runtime is not None and k.view is not None and k.syncer is not None
         infos: list[PodInfo] = []
         for p in self.pods():
             m = p["metadata"]
             rt = k.view.get(m["uid"])
             sb = rt.sandbox
+            log_dir = k.syncer.log_dir(p)
             infos.append(
                 PodInfo(
                     name=m["name"], namespace=m.get("namespace", "default"), uid=m["uid"],
                     sandbox_id=sb.id if sb else "",
                     start_time=(p.get("status") or {}).get("startTime", ""),
-                    containers=[StatsContainer(name=c.name, container_id=c.id) for c in rt.containers if c.running],
+                    containers=[
+                        StatsContainer(name=c.name, container_id=c.id, log_dir=log_dir / c.name)
+                        for c in rt.containers if c.running
+                    ],
+                    volumes=self._volumes(p),
                 )
             )  # fmt: skip
         cstats = await k.runtime.list_container_stats()
@@ -316,6 +327,32 @@ class Backend:
             log.debug("ListPodSandboxStats: %s", e)
         fs = await k.runtime.image_fs_info()
         return await self.stats.summary(infos, cstats, sstats, fs)
+
+    def _volumes(self, pod: Obj) -> list[Any]:
+        """The pod's set-up volumes for the summary: where each is, its claim,
+        and whether it counts as local ephemeral storage."""
+        from pinnace.kubelet.eviction import local_ephemeral
+        from pinnace.kubelet.stats import VolumeInfo
+
+        assert self.k.syncer is not None
+        st = self.k.syncer.states.get(pod["metadata"]["uid"])
+        paths = st.volume_paths if st is not None and st.volume_paths else {}
+        out: list[Any] = []
+        ns = pod["metadata"].get("namespace", "default")
+        for v in (pod.get("spec") or {}).get("volumes") or []:
+            path = paths.get(v.get("name", ""))
+            # as upstream, hostPath (and the like) reports no usage: walking
+            # a host directory could mean walking the whole host
+            if path is None or not any(k in v for k in MEASURED_VOLUMES):
+                continue
+            claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+            out.append(
+                VolumeInfo(
+                    name=v["name"], path=path, pvc=(ns, claim) if claim else None,
+                    ephemeral=local_ephemeral(v),
+                )
+            )  # fmt: skip
+        return out
 
 
 def _self_signed(

@@ -54,6 +54,11 @@ class PodStatusInputs:
     is_started: Callable[[str], bool | None] = lambda name: None
     termination_message: Callable[[ContainerInfo], str] = lambda c: ""
     pod_failed_message: str | None = None
+    pod_failed_reason: str | None = None
+    """``status.reason`` of a pod the kubelet ended (``Evicted``)."""
+    disruption_message: str | None = None
+    """When set, the ``DisruptionTarget`` condition (``TerminationByKubelet``)
+    with this message: the kubelet ended the pod for the node's sake."""
     host_network: bool = False
 
 
@@ -267,6 +272,14 @@ def compute_status(inputs: PodStatusInputs) -> Obj:
                 )
             )  # fmt: skip
     conds += [c for t, c in existing.items() if t not in KUBELET_CONDITIONS]
+    if inputs.disruption_message is not None:
+        conds = [c for c in conds if c.get("type") != "DisruptionTarget"]
+        conds.append(
+            _condition(
+                existing, "DisruptionTarget", "True", "TerminationByKubelet",
+                inputs.disruption_message,
+            )
+        )  # fmt: skip
     status: Obj = {
         "phase": phase,
         "conditions": conds,
@@ -285,4 +298,6 @@ def compute_status(inputs: PodStatusInputs) -> Obj:
         status["qosClass"] = old["qosClass"]
     if inputs.pod_failed_message:
         status["message"] = inputs.pod_failed_message
+    if inputs.pod_failed_reason:
+        status["reason"] = inputs.pod_failed_reason
     return status

@@ -81,6 +81,76 @@ spec:
     assert df[0] == "tmpfs" and int(df[1]) == 8 * 1024
 
 
+def _events(c: NodeCluster, pod: str) -> list[dict[str, Any]]:
+    out = c.kubectl(
+        "get", "events", "--field-selector", f"involvedObject.name={pod}", "-o", "json"
+    ).stdout
+    return list(json.loads(out)["items"])
+
+
+def test_outgrowing_an_empty_dir_size_limit_evicts_the_pod(node_cluster: NodeCluster) -> None:
+    """The eviction manager (every second in these clusters) sees the disk
+    emptyDir over its sizeLimit in the stats summary and evicts the pod at
+    once: Failed/Evicted with upstream's message and a Warning event."""
+    c = node_cluster
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: scratch-hog}
+spec:
+  restartPolicy: Always
+  containers: [{name: c, image: busybox,
+                command: ["sh", "-c", "dd if=/dev/zero of=/s/fill bs=1024 count=2048; sleep 3600"],
+                volumeMounts: [{name: s, mountPath: /s}]}]
+  volumes: [{name: s, emptyDir: {sizeLimit: 1Mi}}]
+"""
+    c.kubectl("apply", "-f", "-", input=manifest)
+    pod = c.wait_pod("scratch-hog", lambda p: p.get("status", {}).get("phase") == "Failed")
+    st = pod["status"]
+    assert st["reason"] == "Evicted"
+    assert st["message"] == 'Usage of EmptyDir volume "s" exceeds the limit "1Mi". '
+    assert all(cond["type"] != "DisruptionTarget" for cond in st["conditions"])
+    term = st["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] == 137
+    evicted = [e for e in _events(c, "scratch-hog") if e["reason"] == "Evicted"]
+    assert evicted and evicted[0]["type"] == "Warning"
+    assert evicted[0]["message"] == st["message"]
+    # the pod is not restarted: its containers stay down
+    time.sleep(2)
+    again = json.loads(c.kubectl("get", "pod", "scratch-hog", "-o", "json").stdout)
+    assert again["status"]["phase"] == "Failed"
+    assert "running" not in again["status"]["containerStatuses"][0]["state"]
+
+
+def test_a_container_over_its_ephemeral_storage_limit_is_evicted(
+    node_cluster: NodeCluster,
+) -> None:
+    c = node_cluster
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: rootfs-hog}
+spec:
+  containers:
+  - name: writer
+    image: busybox
+    command: ["sh", "-c", "dd if=/dev/zero of=/fill bs=1024 count=4096; sleep 3600"]
+    resources: {limits: {ephemeral-storage: 2Mi}}
+  # the pod's total limit (102Mi) holds, so it is the container's that fails
+  # (alone, the pod's check, which upstream makes first, would name the pod)
+  - name: idle
+    image: busybox
+    command: ["sleep", "3600"]
+    resources: {limits: {ephemeral-storage: 100Mi}}
+"""
+    c.kubectl("apply", "-f", "-", input=manifest)
+    pod = c.wait_pod("rootfs-hog", lambda p: p.get("status", {}).get("phase") == "Failed")
+    assert pod["status"]["reason"] == "Evicted"
+    assert pod["status"]["message"] == (
+        'Container writer exceeded its local ephemeral storage limit "2Mi". '
+    )
+
+
 def test_sidecar_runs_beside_the_main_container(node_cluster: NodeCluster) -> None:
     c = node_cluster
     manifest = """
@@ -189,6 +259,10 @@ def test_stats_summary_through_the_node_proxy(node_cluster: NodeCluster) -> None
     assert summary["node"]["memory"]["workingSetBytes"] > 0
     pods = {p["podRef"]["name"]: p for p in summary["pods"]}
     assert max(ct["cpu"]["usageNanoCores"] for ct in pods["busy"]["containers"]) > 0
+    # volumes the pod mounts are reported, with their usage
+    vols = {v["name"]: v for v in pods["busy"].get("volume", [])}
+    assert any(name.startswith("kube-api-access-") for name in vols), vols
+    assert all(v["usedBytes"] >= 0 for v in vols.values())
     c.kubectl("delete", "pod", "busy", "--wait=false")
 
 
