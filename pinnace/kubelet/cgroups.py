@@ -1,19 +1,26 @@
 """Pod cgroups: the ``/kubepods[/burstable|/besteffort]/pod<uid>`` directories.
 
-runc creates a pod's cgroup parent in every hierarchy when the sandbox starts
-(the kubelet names it in the sandbox config, see ``podconfig.pod_cgroup_parent``)
-but never removes it; the kubelet removes it when the pod is gone, as
-upstream's pod container manager does. Works on cgroup v1 (one directory per
-controller hierarchy under ``/sys/fs/cgroup``), v2 and hybrid layouts.
+The kubelet makes a pod's cgroup and sets its limits (CPU shares, CFS quota,
+memory limit: ``podconfig.pod_resources``) before the sandbox starts, as
+upstream's pod container manager does; runc then puts the sandbox and the
+containers inside it (the sandbox config names it as their parent, see
+``podconfig.pod_cgroup_parent``). runc never removes it; the kubelet does
+when the pod is gone. Works on cgroup v1 (one directory per controller
+hierarchy under ``/sys/fs/cgroup``), v2 and hybrid layouts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from pathlib import Path
 
-__all__ = ["pod_cgroup_names", "remove_pod_cgroups"]
+from pinnace.kubelet.podconfig import CPU_PERIOD_US, PodResources
+
+__all__ = ["apply_pod_resources", "pod_cgroup_names", "remove_pod_cgroups"]
+
+log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -50,3 +57,57 @@ def remove_pod_cgroups(uid: str, *, root: Path = CGROUP_ROOT) -> None:
     for hierarchy in _hierarchies(root):
         for name in pod_cgroup_names(uid):
             _rmdir_tree(hierarchy / name)
+
+
+def _shares_to_weight(shares: int) -> int:
+    """cgroup v2 ``cpu.weight`` for v1 CPU shares (the conversion runc and
+    upstream use: 2..262144 onto 1..10000)."""
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def _write(path: Path, value: str) -> None:
+    try:
+        path.write_text(value)
+    except OSError as e:
+        log.warning("cgroup %s = %s: %s", path, value, e)
+
+
+def _enable_v2_controllers(root: Path, parent: str) -> None:
+    """On cgroup v2 a child gets cpu/memory files only once every ancestor
+    delegates those controllers to its children."""
+    here = root
+    for part in [p for p in parent.strip("/").split("/") if p][:-1]:
+        here = here / part
+        here.mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            (here.parent / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+    with contextlib.suppress(OSError):
+        (here / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+
+
+def apply_pod_resources(parent: str, res: PodResources, *, root: Path = CGROUP_ROOT) -> None:
+    """Make the pod cgroup ``parent`` (``/kubepods/burstable/pod<uid>``) and give
+    it ``res``. Best effort: a value the kernel refuses is logged, and the pod
+    still runs under its containers' own limits."""
+    rel = parent.strip("/")
+    if (root / "cgroup.controllers").exists():  # pure v2
+        _enable_v2_controllers(root, parent)
+        d = root / rel
+        d.mkdir(parents=True, exist_ok=True)
+        _write(d / "cpu.weight", str(_shares_to_weight(res.cpu_shares)))
+        quota = str(res.cpu_quota) if res.cpu_quota is not None else "max"
+        _write(d / "cpu.max", f"{quota} {CPU_PERIOD_US}")
+        _write(d / "memory.max", str(res.memory_limit) if res.memory_limit else "max")
+        return
+    cpu, memory = root / "cpu", root / "memory"
+    if cpu.is_dir():
+        d = cpu / rel
+        d.mkdir(parents=True, exist_ok=True)
+        _write(d / "cpu.shares", str(res.cpu_shares))
+        _write(d / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+        _write(d / "cpu.cfs_quota_us", str(res.cpu_quota if res.cpu_quota is not None else -1))
+    if memory.is_dir():
+        d = memory / rel
+        d.mkdir(parents=True, exist_ok=True)
+        if res.memory_limit:
+            _write(d / "memory.limit_in_bytes", str(res.memory_limit))

@@ -43,6 +43,8 @@ class KubeletConfig:
     eviction_hard_nodefs: str = "10%"
     """``nodefs.available`` threshold: the share of the filesystem holding
     ``root_dir`` that must stay free."""
+    cgroup_root: Path = Path("/sys/fs/cgroup")
+    """Where the pod cgroups are made (cgroupfs layout)."""
     housekeeping_interval: float = 10.0
     """How often the eviction manager checks limits and thresholds."""
     max_pods: int = 110

@@ -16,7 +16,8 @@ tested without a runtime. The rules are upstream's (kuberuntime):
 - Namespaces: network/IPC shared in the pod unless ``hostNetwork``/``hostIPC``;
   PID per container unless ``shareProcessNamespace`` (POD) or ``hostPID``.
 - Pod cgroups under ``/kubepods[/burstable|/besteffort]/pod<uid>`` (cgroupfs
-  driver naming), so usage is accountable per pod and QoS class.
+  driver naming), so usage is accountable per pod and QoS class, with the
+  pod's own CPU shares, CFS quota and memory limit (``pod_resources``).
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ __all__ = [
     "LABEL_POD_NAMESPACE",
     "LABEL_POD_UID",
     "MountSpec",
+    "PodResources",
     "container_config",
     "container_hash",
     "pod_cgroup_parent",
+    "pod_resources",
     "qos_class",
     "sandbox_config",
 ]
@@ -145,6 +148,58 @@ def qos_class(pod: Obj) -> str:
     if not any_set:
         return "BestEffort"
     return "Guaranteed" if guaranteed else "Burstable"
+
+
+@dataclass(frozen=True)
+class PodResources:
+    """What the pod cgroup is given (upstream's ``ResourceConfigForPod``)."""
+
+    cpu_shares: int
+    cpu_quota: int | None = None
+    """CFS quota in µs per ``CPU_PERIOD_US``; None: unlimited."""
+    memory_limit: int | None = None
+    """Bytes; None: unlimited."""
+
+
+def _pod_total(pod: Obj, name: str, which: int) -> Fraction:
+    """The pod's request (``which`` 0) or limit (1) of one resource: its
+    containers and sidecars together, or the largest init container when
+    that is more, plus ``spec.overhead``."""
+    spec = pod.get("spec") or {}
+    inits = list(spec.get("initContainers") or [])
+    sidecars = [c for c in inits if c.get("restartPolicy") == "Always"]
+    running = sum(
+        (_q(_resources(c)[which].get(name)) for c in list(spec.get("containers") or []) + sidecars),
+        Fraction(0),
+    )
+    init_peak = max(
+        (_q(_resources(c)[which].get(name)) for c in inits if c.get("restartPolicy") != "Always"),
+        default=Fraction(0),
+    )
+    return max(running, init_peak) + _q((spec.get("overhead") or {}).get(name))
+
+
+def pod_resources(pod: Obj) -> PodResources:
+    """Guaranteed pods get their summed CPU limit as quota and memory limit;
+    Burstable ones get each only when every container declares that limit;
+    every pod gets CPU shares from its CPU requests (BestEffort: the minimum)."""
+    qos = qos_class(pod)
+    if qos == "BestEffort":
+        return PodResources(cpu_shares=MIN_SHARES)
+    cpu_request = _pod_total(pod, "cpu", 0)
+    shares = MIN_SHARES if cpu_request == 0 else int(cpu_request * 1024)
+    shares = max(MIN_SHARES, min(MAX_SHARES, shares))
+    containers = _all_containers(pod)
+
+    def declared(name: str) -> bool:
+        return all(_q(_resources(c)[1].get(name)) > 0 for c in containers)
+
+    quota = memory = None
+    if qos == "Guaranteed" or declared("cpu"):
+        quota = max(1000, int(_pod_total(pod, "cpu", 1) * CPU_PERIOD_US))
+    if qos == "Guaranteed" or declared("memory"):
+        memory = int(_pod_total(pod, "memory", 1))
+    return PodResources(cpu_shares=shares, cpu_quota=quota, memory_limit=memory)
 
 
 def pod_cgroup_parent(pod: Obj) -> str:

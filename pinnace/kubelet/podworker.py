@@ -34,7 +34,7 @@ from typing import Any
 from pinnace.client import Client, Obj
 from pinnace.client.errors import ApiError, NotFound
 from pinnace.client.objects import PODS
-from pinnace.kubelet.cgroups import remove_pod_cgroups
+from pinnace.kubelet.cgroups import apply_pod_resources, remove_pod_cgroups
 from pinnace.kubelet.config import KubeletConfig
 from pinnace.kubelet.cri import api_pb2 as cri
 from pinnace.kubelet.cri.client import CRIError, RuntimeClient
@@ -46,6 +46,8 @@ from pinnace.kubelet.podconfig import (
     MountSpec,
     container_config,
     container_hash,
+    pod_cgroup_parent,
+    pod_resources,
     sandbox_config,
 )
 from pinnace.kubelet.runtime import ContainerInfo, PodRuntime, RuntimeView
@@ -430,6 +432,10 @@ class PodSyncer:
         uid = pod["metadata"]["uid"]
         self.pod_dir(uid).mkdir(parents=True, exist_ok=True)
         self.log_dir(pod).mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(
+            apply_pod_resources, pod_cgroup_parent(pod), pod_resources(pod),
+            root=self.config.cgroup_root,
+        )  # fmt: skip
         return await self.runtime.run_pod_sandbox(self._sandbox_config(pod, attempt))
 
     async def start_container(
@@ -595,7 +601,7 @@ class PodSyncer:
         except Exception as e:
             log.warning("tearing down volumes of pod %s: %s", uid, e)
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
-        await asyncio.to_thread(remove_pod_cgroups, uid)
+        await asyncio.to_thread(remove_pod_cgroups, uid, root=self.config.cgroup_root)
         if rt.name:
             d = self.config.logs_dir / f"{rt.namespace}_{rt.name}_{uid}"
             shutil.rmtree(d, ignore_errors=True)

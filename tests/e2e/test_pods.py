@@ -7,6 +7,7 @@ import json
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,6 +193,61 @@ spec:
     pod = c.wait_pod("hog", lambda p: p["status"].get("phase") == "Failed")
     term = _cs(pod, "c")["state"]["terminated"]
     assert term["reason"] == "OOMKilled" and term["exitCode"] == 137
+
+
+def _cgroup_file(rel: str) -> Path:
+    """A cgroup file on this host, on cgroup v1 or v2."""
+    root = Path("/sys/fs/cgroup")
+    if (root / "cgroup.controllers").exists():
+        return root / rel.split("/", 1)[1]
+    return root / rel
+
+
+def test_pod_cgroup_carries_the_pods_limits(node_cluster: NodeCluster) -> None:
+    """The pod's own cgroup (``/kubepods/burstable/pod<uid>``, above its
+    containers') gets the summed limits, as upstream's pod container manager
+    sets them; a Guaranteed pod's sits directly under ``/kubepods``."""
+    c = node_cluster
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: limited}
+spec:
+  containers:
+  - {name: a, image: busybox, command: ["sleep", "3600"],
+     resources: {requests: {cpu: 100m}, limits: {cpu: 300m, memory: 48Mi}}}
+  - {name: b, image: busybox, command: ["sleep", "3600"],
+     resources: {requests: {cpu: 100m}, limits: {cpu: 200m, memory: 16Mi}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: exact}
+spec:
+  containers:
+  - {name: a, image: busybox, command: ["sleep", "3600"],
+     resources: {limits: {cpu: 250m, memory: 32Mi}}}
+"""
+    c.kubectl("apply", "-f", "-", input=manifest)
+    limited = c.wait_pod("limited", _running_ready)
+    exact = c.wait_pod("exact", _running_ready)
+    assert limited["status"]["qosClass"] == "Burstable"
+    assert exact["status"]["qosClass"] == "Guaranteed"
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
+    pod_dir = f"kubepods/burstable/pod{limited['metadata']['uid']}"
+    if v2:
+        assert _cgroup_file(f"x/{pod_dir}/memory.max").read_text().strip() == str(64 << 20)
+        assert _cgroup_file(f"x/{pod_dir}/cpu.max").read_text().split() == ["50000", "100000"]
+    else:
+        mem = _cgroup_file(f"memory/{pod_dir}/memory.limit_in_bytes").read_text().strip()
+        assert mem == str(64 << 20)
+        assert _cgroup_file(f"cpu/{pod_dir}/cpu.cfs_quota_us").read_text().strip() == "50000"
+        assert _cgroup_file(f"cpu/{pod_dir}/cpu.shares").read_text().strip() == "204"
+        # the containers run inside it
+        tasks = list(_cgroup_file(f"memory/{pod_dir}").rglob("cgroup.procs"))
+        assert any(t.read_text().strip() for t in tasks)
+        g_dir = f"memory/kubepods/pod{exact['metadata']['uid']}/memory.limit_in_bytes"
+        assert _cgroup_file(g_dir).read_text().strip() == str(32 << 20)
+    c.kubectl("delete", "pod", "limited", "exact", "--wait=false")
 
 
 def test_configmap_volume_updates_in_running_pod(node_cluster: NodeCluster) -> None:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pinnace.kubelet.cgroups import remove_pod_cgroups
+from pinnace.kubelet.cgroups import apply_pod_resources, remove_pod_cgroups
+from pinnace.kubelet.podconfig import PodResources, pod_resources
 
 
 def test_removes_the_pod_cgroup_in_every_hierarchy_and_leaves_others(tmp_path: Path) -> None:
@@ -16,3 +18,85 @@ def test_removes_the_pod_cgroup_in_every_hierarchy_and_leaves_others(tmp_path: P
         assert (tmp_path / hierarchy / "kubepods" / "besteffort" / "poduid-2").exists()
     assert not (tmp_path / "memory" / "kubepods" / "poduid-1").exists()
     remove_pod_cgroups("uid-1", root=tmp_path)  # twice is fine
+
+
+# --- pod-level resources -------------------------------------------------------------------
+
+
+def _pod(containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"uid": "u1"}, "spec": {"containers": containers, **spec}}
+
+
+def _c(name: str, requests: dict[str, str] | None = None, limits: dict[str, str] | None = None,
+       **extra: Any) -> dict[str, Any]:  # fmt: skip
+    return {
+        "name": name,
+        "resources": {"requests": requests or {}, "limits": limits or {}},
+        **extra,
+    }
+
+
+def test_pod_resources_follow_the_qos_class() -> None:
+    # BestEffort: minimum shares, no limits
+    assert pod_resources(_pod([_c("a")])) == PodResources(cpu_shares=2)
+    # Guaranteed: summed limits (and overhead) become quota and memory limit
+    g = _pod(
+        [_c("a", limits={"cpu": "500m", "memory": "64Mi"}),
+         _c("b", limits={"cpu": "250m", "memory": "32Mi"})],
+        overhead={"cpu": "250m", "memory": "16Mi"},
+    )  # fmt: skip
+    assert pod_resources(g) == PodResources(
+        cpu_shares=1024, cpu_quota=100_000, memory_limit=112 * 1024 * 1024
+    )
+    # Burstable with every limit declared: both limits
+    b = _pod([_c("a", requests={"cpu": "100m"}, limits={"cpu": "1", "memory": "1Gi"})])
+    assert pod_resources(b) == PodResources(cpu_shares=102, cpu_quota=100_000, memory_limit=1 << 30)
+    # Burstable where one container has no memory limit: no pod memory limit
+    partial = _pod(
+        [_c("a", requests={"cpu": "100m"}, limits={"cpu": "1", "memory": "1Gi"}),
+         _c("b", requests={"memory": "10Mi"}, limits={"cpu": "1"})]
+    )  # fmt: skip
+    # (b requests its CPU limit: a limit without a request requests the limit)
+    assert pod_resources(partial) == PodResources(cpu_shares=1126, cpu_quota=200_000)
+    # a bigger init container sets the pod's figure
+    init = _pod(
+        [_c("a", limits={"cpu": "100m", "memory": "10Mi"})],
+        initContainers=[_c("setup", limits={"cpu": "2", "memory": "10Mi"})],
+    )
+    assert pod_resources(init) == PodResources(
+        cpu_shares=2048, cpu_quota=200_000, memory_limit=10 * 1024 * 1024
+    )
+
+
+def test_apply_pod_resources_on_cgroup_v1(tmp_path: Path) -> None:
+    for h in ("cpu,cpuacct", "memory", "pids"):
+        (tmp_path / h).mkdir()
+    (tmp_path / "cpu").symlink_to("cpu,cpuacct")
+    res = PodResources(cpu_shares=512, cpu_quota=50_000, memory_limit=64 << 20)
+    apply_pod_resources("/kubepods/burstable/poduid", res, root=tmp_path)
+    cpu = tmp_path / "cpu,cpuacct" / "kubepods" / "burstable" / "poduid"
+    assert (cpu / "cpu.shares").read_text() == "512"
+    assert (cpu / "cpu.cfs_quota_us").read_text() == "50000"
+    assert (cpu / "cpu.cfs_period_us").read_text() == "100000"
+    mem = tmp_path / "memory" / "kubepods" / "burstable" / "poduid" / "memory.limit_in_bytes"
+    assert mem.read_text() == str(64 << 20)
+    apply_pod_resources("/kubepods/besteffort/poduid2", PodResources(cpu_shares=2), root=tmp_path)
+    be = tmp_path / "cpu" / "kubepods" / "besteffort" / "poduid2"
+    assert (be / "cpu.cfs_quota_us").read_text() == "-1"
+    assert not (
+        tmp_path / "memory" / "kubepods" / "besteffort" / "poduid2" / "memory.limit_in_bytes"
+    ).exists()
+
+
+def test_apply_pod_resources_on_cgroup_v2(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids")
+    apply_pod_resources(
+        "/kubepods/poduid", PodResources(cpu_shares=1024, cpu_quota=25_000, memory_limit=1 << 26),
+        root=tmp_path,
+    )  # fmt: skip
+    d = tmp_path / "kubepods" / "poduid"
+    assert (d / "cpu.weight").read_text() == "39"
+    assert (d / "cpu.max").read_text() == "25000 100000"
+    assert (d / "memory.max").read_text() == str(1 << 26)
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert (tmp_path / "kubepods" / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
