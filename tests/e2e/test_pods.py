@@ -7,6 +7,7 @@ import json
 import subprocess
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,74 @@ spec:
     pod = c.wait_pod("probed", lambda p: _cs(p, "c")["restartCount"] >= 1)
     events = c.kubectl("get", "events", "--field-selector", "involvedObject.name=probed").stdout
     assert "Liveness probe failed" in events
+
+
+class _HealthServer:
+    """A gRPC health server (``grpc.health.v1.Health/Check``) on the node's
+    address, whose answer the test sets; a hostNetwork pod's gRPC probe
+    reaches it the way it reaches a server in the pod (the kubelet dials
+    the pod IP, which for hostNetwork is the node's)."""
+
+    def __init__(self, host: str) -> None:
+        import grpc
+
+        self.serving = True
+
+        def check(request: bytes, context: Any) -> bytes:
+            return b"\x08\x01" if self.serving else b"\x08\x02"
+
+        handler = grpc.method_handlers_generic_handler(
+            "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(check)}
+        )
+        self.server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        self.server.add_generic_rpc_handlers((handler,))
+        self.port = self.server.add_insecure_port(f"{host}:0")
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop(grace=None)
+
+
+def test_grpc_probe_follows_the_health_service(node_cluster: NodeCluster) -> None:
+    c = node_cluster
+    node = json.loads(c.kubectl("get", "node", c.node, "-o", "json").stdout)
+    host = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    health = _HealthServer(host)
+    try:
+        manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: grpc-probed}}
+spec:
+  hostNetwork: true
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "3600"]
+    readinessProbe:
+      grpc: {{port: {health.port}}}
+      periodSeconds: 1
+      failureThreshold: 1
+"""
+        c.kubectl("apply", "-f", "-", input=manifest)
+        c.wait_pod("grpc-probed", _running_ready)
+        health.serving = False
+        c.wait_pod(
+            "grpc-probed",
+            lambda p: any(
+                cond["type"] == "Ready" and cond["status"] == "False"
+                for cond in p["status"].get("conditions", [])
+            ),
+        )
+        events = c.kubectl("get", "events", "--field-selector", "involvedObject.name=grpc-probed")
+        assert 'Readiness probe failed: service unhealthy (responded with "NOT_SERVING")' in (
+            events.stdout
+        )
+        health.serving = True
+        c.wait_pod("grpc-probed", _running_ready)
+    finally:
+        health.stop()
+        c.kubectl("delete", "pod", "grpc-probed", "--wait=false", check=False)
 
 
 def test_memory_limit_ends_oom_killed(node_cluster: NodeCluster) -> None:
