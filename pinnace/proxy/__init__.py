@@ -11,6 +11,7 @@ Layout (each module's docstring has the details):
 * ``iptables_proxier``, ``nftables_proxier``: full/partial/skip decisions and
   applying the text atomically (``runner`` runs the tools);
 * ``syncloop``: rate-limited syncs; ``proxy``: :func:`run_proxy`;
+* ``healthcheck``: the ``healthCheckNodePort`` HTTP servers;
 * ``cleanup``: :func:`cleanup`; ``metrics``: upstream's metric names.
 """
 

@@ -60,6 +60,12 @@ class ProxyConfig:
     command_prefix: list[str] = field(default_factory=list)
     #: write sysctls (route_localnet, bridge-nf-call-iptables)
     set_sysctls: bool = True
+    #: serve each LoadBalancer Service's ``healthCheckNodePort`` (binds in the current
+    #: netns: tests running the proxier against another netns turn it off)
+    healthz_servers: bool = True
+    #: the service CIDR(s), comma-separated (upstream's ServiceCIDRs): in nftables mode,
+    #: traffic to an address inside that is not an allocated ClusterIP is dropped
+    service_cidr: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -70,6 +76,16 @@ class ProxyConfig:
             except ValueError:
                 raise ProxyError(f"--cluster-cidr {self.cluster_cidr!r} is not a CIDR") from None
             self.cluster_cidr = str(net) if net.version == 4 else ""
+        if self.service_cidr:
+            nets = []
+            for c in self.service_cidr.split(","):
+                try:
+                    net = ipaddress.ip_network(c.strip(), strict=False)
+                except ValueError:
+                    raise ProxyError(f"service CIDR {c.strip()!r} is not a CIDR") from None
+                if net.version == 4:
+                    nets.append(str(net))
+            self.service_cidr = ",".join(nets)
         if self.iptables_backend not in ("auto", "nft", "legacy"):
             raise ProxyError(f"iptables backend {self.iptables_backend!r}: use auto, nft or legacy")
         if not 0 <= self.masquerade_bit <= 31:

@@ -11,7 +11,8 @@ traffic: masquerade, Local short-cuts), ``KUBE-FW-<hash>``
 (``loadBalancerSourceRanges``) and per endpoint ``KUBE-SEP-<hash>`` (hairpin
 masquerade + DNAT). Chains (filter): ``KUBE-SERVICES`` / ``KUBE-EXTERNAL-SERVICES``
 (REJECT for Services without endpoints, DROP for Local policies without a
-local endpoint), ``KUBE-FORWARD``, ``KUBE-NODEPORTS``, ``KUBE-PROXY-FIREWALL``
+local endpoint), ``KUBE-FORWARD``, ``KUBE-NODEPORTS`` (ACCEPT each
+``healthCheckNodePort``), ``KUBE-PROXY-FIREWALL``
 and ``KUBE-FIREWALL`` (blocks martian traffic to 127/8 that
 ``route_localnet=1`` would otherwise let in). The hash is upstream's: base32 of
 sha256 of ``<service port name><protocol>[<ip:port>]``, first 16 characters.
@@ -281,6 +282,12 @@ def render_service(
                 f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {ext_comment} "
                 f"-m addrtype --dst-type LOCAL {m} --dport {sp.node_port} -j {ext_target}"
             )
+    if sp.health_check_node_port:
+        # accepted whether or not this node has local endpoints (the prober must get an answer)
+        filt.append(
+            f'-A KUBE-NODEPORTS -m comment --comment "{name} health check node port" '
+            f"-m tcp -p tcp --dport {sp.health_check_node_port} -j ACCEPT"
+        )
 
     # --- the service's own chains ---------------------------------------------------------
     if has_internal:

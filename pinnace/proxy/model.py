@@ -9,7 +9,8 @@ change trackers that turn API objects into them, written as pure functions:
   ``ipMode: Proxy``), ``loadBalancerSourceRanges``, ``sessionAffinity:
   ClientIP`` with its timeout (default 10800 s), and the two traffic policies
   (``externalTrafficPolicy: Local`` counts only for NodePort and LoadBalancer
-  Services, as upstream).
+  Services, as upstream), and ``healthCheckNodePort`` (LoadBalancer Services
+  with ``externalTrafficPolicy: Local`` only).
 * :func:`slice_endpoints` — the endpoints of one IPv4 EndpointSlice per
   service port (matched by port *name* and protocol), with the
   ``ready``/``serving``/``terminating`` conditions defaulted as upstream does
@@ -83,6 +84,8 @@ class ServicePortInfo:
     affinity_timeout: int = 0
     internal_local: bool = False
     external_local: bool = False
+    #: ``spec.healthCheckNodePort`` (LoadBalancer with Local external policy); 0 = none
+    health_check_node_port: int = 0
 
     @property
     def protocol(self) -> str:
@@ -184,6 +187,9 @@ def service_ports(svc: Obj) -> dict[ServicePortName, ServicePortInfo]:
     external_local = (
         svc_type in ("NodePort", "LoadBalancer") and spec.get("externalTrafficPolicy") == "Local"
     )
+    hc_port = 0
+    if svc_type == "LoadBalancer" and external_local:
+        hc_port = int(spec.get("healthCheckNodePort") or 0)
     out: dict[ServicePortName, ServicePortInfo] = {}
     for p in spec.get("ports") or []:
         if not isinstance(p, dict) or not p.get("port"):
@@ -201,6 +207,7 @@ def service_ports(svc: Obj) -> dict[ServicePortName, ServicePortInfo]:
             affinity_timeout=timeout,
             internal_local=internal_local,
             external_local=external_local,
+            health_check_node_port=hc_port,
         )
     return out
 

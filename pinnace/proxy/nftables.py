@@ -12,7 +12,10 @@ external IPs, LoadBalancer IPs) and ``service-nodeports``
 ``no-endpoint-services``/``no-endpoint-nodeports`` send Services without
 endpoints to ``reject-chain`` (or drop, for Local policies without a local
 endpoint); ``firewall-ips`` handles ``loadBalancerSourceRanges``; the
-``cluster-ips`` set rejects ports a ClusterIP does not serve. Per service port:
+``cluster-ips`` set rejects ports a ClusterIP does not serve and, with a
+service CIDR configured, ``cluster-ips-check`` drops traffic to addresses in
+it that are not allocated ClusterIPs (both after DNAT, so served ports have
+already been rewritten to an endpoint). Per service port:
 ``service-<hash>-<ns>/<name>/<proto>/<port>`` (Cluster policy; ``numgen random
 mod N vmap`` to the endpoints), ``local-…`` (Local policy), ``external-…``,
 ``firewall-…``; per endpoint ``endpoint-<hash>-…__<ip>/<port>`` (hairpin
@@ -147,6 +150,8 @@ class NftContext:
     nodeport_ips: tuple[str, ...] | None = None
     node_ips: tuple[str, ...] = ()
     node_labels: Mapping[str, str] = field(default_factory=dict)
+    #: comma-separated service CIDRs; empty = no unallocated-ClusterIP check
+    service_cidr: str = ""
 
 
 @dataclass(slots=True)
@@ -333,6 +338,12 @@ def setup(ctx: NftContext) -> list[str]:
         f'add rule {T} cluster-ips-check ip daddr @{CLUSTER_IPS} reject comment "Reject traffic '
         'to invalid ports of ClusterIPs"'
     )
+    if ctx.service_cidr:
+        cidrs = ", ".join(ctx.service_cidr.split(","))
+        out.append(
+            f"add rule {T} cluster-ips-check ip daddr {{ {cidrs} }} drop comment "
+            '"Drop traffic to unallocated ClusterIPs"'
+        )
     out.append(
         f"add rule {T} firewall-check ip daddr . meta l4proto . th dport vmap @{FIREWALL_IPS}"
     )

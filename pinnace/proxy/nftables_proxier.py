@@ -89,6 +89,7 @@ class NftablesProxier:
             nodeport_ips=nodeport_ips(c),
             node_ips=tuple(c.node_ips),
             node_labels=dict(self.state.node_labels),
+            service_cidr=c.service_cidr,
         )
 
     def request_full_sync(self) -> None:

@@ -7,7 +7,10 @@ proxy's — or ``service.kubernetes.io/headless``) and this node's Node (for its
 zone). Handlers only update the state; when something the rules depend on
 changed they ask the sync loop for a sync. The first sync waits until both
 caches are complete, so a restarted proxy never programs a partial view; the
-``ready`` event is set after it succeeds.
+``ready`` event is set after it succeeds. After every sync the
+:class:`~pinnace.proxy.healthcheck.ServiceHealthServer` (unless
+``healthz_servers`` is off) gets the current ``healthCheckNodePort``s and
+local endpoint counts.
 
 ``ipvs`` mode is refused at start: this kernel has no IPVS.
 
@@ -29,7 +32,8 @@ from pinnace.client import Client, ClientConfig, Obj, ResourceRef, SharedInforme
 from pinnace.client.clock import REAL_CLOCK, Clock
 from pinnace.proxy import metrics
 from pinnace.proxy.config import ProxyConfig, ProxyError
-from pinnace.proxy.iptables_proxier import IptablesProxier, SyncResult
+from pinnace.proxy.healthcheck import ServiceHealthServer
+from pinnace.proxy.iptables_proxier import IptablesProxier, SyncResult, nodeport_ips
 from pinnace.proxy.nftables_proxier import NftablesProxier
 from pinnace.proxy.state import ProxyState
 from pinnace.proxy.syncloop import SyncLoop
@@ -105,13 +109,20 @@ async def run_proxy(
     proxier = make_proxier(config)
     await asyncio.to_thread(proxier.prepare)  # runs iptables-save & co once: off the loop
     state = proxier.state
+    health = ServiceHealthServer(nodeport_ips(config)) if config.healthz_servers else None
 
     async def guarded() -> float | None:
         try:
-            return await sync_once(proxier, clock)
+            wakeup = await sync_once(proxier, clock)
         except Exception:
             metrics.RESTORE_FAILURES.inc()
+            if health is not None:
+                health.proxy_healthy = False
             raise
+        if health is not None:
+            health.proxy_healthy = True
+            await health.sync(state.health_check_node_ports(), state.local_ready_endpoints())
+        return wakeup
 
     loop = SyncLoop(
         guarded, min_interval=config.min_sync_period, max_interval=config.sync_period, clock=clock
@@ -166,4 +177,6 @@ async def run_proxy(
                 ready.set()
             await loop.run()
         finally:
+            if health is not None:
+                await health.close()
             await factory.stop()

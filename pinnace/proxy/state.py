@@ -161,6 +161,24 @@ class ProxyState:
             for spn in sorted(self._ports[key]):
                 yield self._ports[key][spn], eps.get(spn, _NO_ENDPOINTS)
 
+    def health_check_node_ports(self) -> dict[str, int]:
+        """Service key -> its ``healthCheckNodePort`` (Services that have one)."""
+        out: dict[str, int] = {}
+        for key, ports in self._ports.items():
+            for sp in ports.values():
+                if sp.health_check_node_port:
+                    out[key] = sp.health_check_node_port
+        return out
+
+    def local_ready_endpoints(self) -> dict[str, int]:
+        """Service key -> distinct local ready endpoints (``ip:port``) over its ports."""
+        out: dict[str, int] = {}
+        for key, per_port in self._endpoints.items():
+            local = {str(ep) for eps in per_port.values() for ep in eps if ep.is_local and ep.ready}
+            if local:
+                out[key] = len(local)
+        return out
+
     def total_endpoints(self) -> int:
         return sum(
             len(self._endpoints.get(key, {}).get(spn, ()))

@@ -77,6 +77,7 @@ async def proxy(
         cluster_cidr="10.244.0.0/16",
         min_sync_period=0.1,
         command_prefix=prefix,
+        healthz_servers=False,  # they would bind in this netns, not the test's
     )
     ready = asyncio.Event()
     task = asyncio.ensure_future(

@@ -133,3 +133,20 @@ def test_partial_transaction_diffs_elements() -> None:
         f"flush chain ip kube-proxy {EP_CHAIN}",
         f"flush chain ip kube-proxy {SVC_CHAIN}",
     ]
+
+
+def test_service_cidr_drops_unallocated_cluster_ips() -> None:
+    check = "add rule ip kube-proxy cluster-ips-check "
+    reject = (
+        check
+        + 'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"'
+    )
+    drop = check + 'ip daddr { 10.96.0.0/12 } drop comment "Drop traffic to unallocated ClusterIPs"'
+    lines = assemble([rendered(svc(), eps())], CTX, full=True).splitlines()
+    assert reject in lines
+    assert not [ln for ln in lines if ln.startswith(check) and "drop" in ln]
+    ctx = NftContext(cluster_cidr="10.0.0.0/8", service_cidr="10.96.0.0/12")
+    lines = assemble([rendered(svc(), eps(), ctx)], ctx, full=True).splitlines()
+    # allocated ClusterIPs with an unserved port are rejected first, the rest of the CIDR dropped
+    assert lines.index(reject) < lines.index(drop)
+    assert "add element ip kube-proxy cluster-ips { 172.30.0.41 }" in lines
