@@ -284,6 +284,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
             node_name=config.node_name,  # type: ignore[attr-defined]
             node_ip=args.node_ip,
             cluster_cidr=args.cluster_cidr,
+            service_cidr=getattr(args, "service_cidr", None),
         )
         parts.append(run_proxy(client_config, pc))
 

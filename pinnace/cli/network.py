@@ -157,6 +157,14 @@ def add_proxy_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     g.add_argument(
         "--cluster-cidr", type=_cidr, default=None, metavar="CIDR", help="the pods' addresses"
     )
+    g.add_argument(
+        "--service-cidr",
+        type=_cidr,
+        default=DEFAULT_SERVICE_CIDR,
+        metavar="CIDR",
+        help="the cluster's ClusterIP range; in nftables mode, traffic to an address in it "
+        f"that no Service holds is dropped (default {DEFAULT_SERVICE_CIDR})",
+    )
     add_proxy_mode_flag(g)
     g.add_argument(
         "--cleanup", action="store_true", help="remove pinnace's rules (both modes) and exit"
@@ -176,7 +184,12 @@ def node_ips(node_ip: str | None) -> list[str]:
 
 
 def proxy_config(
-    *, mode: str, node_name: str | None, node_ip: str | None, cluster_cidr: str | None
+    *,
+    mode: str,
+    node_name: str | None,
+    node_ip: str | None,
+    cluster_cidr: str | None,
+    service_cidr: str | None = None,
 ) -> Any:
     from pinnace.kubelet.config import default_node_name
     from pinnace.proxy.config import ProxyConfig
@@ -186,6 +199,7 @@ def proxy_config(
         node_name=node_name or default_node_name(),
         node_ips=node_ips(node_ip),
         cluster_cidr=cluster_cidr or "",
+        service_cidr=service_cidr or DEFAULT_SERVICE_CIDR,
     )
 
 
@@ -214,6 +228,7 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
             node_name=args.node_name,
             node_ip=args.node_ip,
             cluster_cidr=args.cluster_cidr,
+            service_cidr=args.service_cidr,
         )
         return asyncio.run(_run_until_signal(run_proxy(client_config, config), "pinnace proxy"))
     except (ConfigError, ProxyError, OSError) as e:

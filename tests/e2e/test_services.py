@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -305,6 +306,58 @@ def test_node_port_from_the_host(svc_cluster: NodeCluster) -> None:
     time.sleep(3)
     assert c.kubectl("get", "endpointslices", "-l", sel, "-o", "name").stdout.split() == first
     assert len(first) == 1
+
+
+def test_health_check_node_port_reports_local_endpoints(svc_cluster: NodeCluster) -> None:
+    """A LoadBalancer Service with ``externalTrafficPolicy: Local`` gets a
+    ``healthCheckNodePort``; kube-proxy answers on it with upstream's JSON:
+    200 while this node has ready endpoints of the Service, else 503."""
+    c = svc_cluster
+    manifest = """
+apiVersion: v1
+kind: Service
+metadata: {name: web-lb}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty-lb}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: nothing-here}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+    c.kubectl("apply", "-f", "-", input=manifest)
+    node = json.loads(c.kubectl("get", "node", c.node, "-o", "json").stdout)
+    ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    ready = len(_web_pods(c))
+
+    def probe(name: str) -> tuple[bool, tuple[int, dict[str, Any]] | None]:
+        svc = json.loads(c.kubectl("get", "svc", name, "-o", "json").stdout)
+        port = svc["spec"]["healthCheckNodePort"]
+        try:
+            with urllib.request.urlopen(f"http://{ip}:{port}/healthz", timeout=5) as r:
+                return True, (r.status, json.loads(r.read()))
+        except urllib.error.HTTPError as e:
+            return True, (e.code, json.loads(e.read()))
+        except OSError:
+            return False, None  # not listening yet
+
+    status, body = _until("web-lb's health check", lambda: probe("web-lb"), 30)
+    assert status == 200
+    assert body == {
+        "service": {"namespace": "default", "name": "web-lb"},
+        "localEndpoints": ready,
+        "serviceProxyHealthy": True,
+    }
+    status, body = _until("empty-lb's health check", lambda: probe("empty-lb"), 30)
+    assert status == 503 and body["localEndpoints"] == 0
+    c.kubectl("delete", "svc", "web-lb", "empty-lb")
 
 
 def test_client_ip_affinity_sticks(svc_cluster: NodeCluster) -> None:

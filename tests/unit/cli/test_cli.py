@@ -168,6 +168,9 @@ def test_no_command_prints_usage() -> None:
         ["--storage", "sqlite://"],
         ["--v", "-1"],
         ["--log-format", "xml"],
+        ["--eviction-hard", "memory.available>1Gi"],
+        ["--eviction-hard", "imagefs.available<15%"],
+        ["--housekeeping-interval", "often"],
     ],
 )
 def test_bad_flags_are_usage_errors(args: list[str], tmp_path: Path) -> None:
@@ -309,6 +312,27 @@ def test_flags_reach_the_server_config(tmp_path: Path) -> None:
     assert config.storage_url() == "etcd://127.0.0.1:2379,127.0.0.1:22379"
     assert config.disable == {"scheduler", "controllers", "kubelet"}
     assert config.tls_sans == ("api.example.test", "192.0.2.1")
+
+
+def test_node_flags_reach_the_kubelet_and_proxy_configs(tmp_path: Path) -> None:
+    from pinnace.cli.components import server_components
+    from pinnace.cli.main import build_parser, config_from_args
+
+    args = build_parser({}).parse_args(
+        [
+            "server", "--data-dir", str(tmp_path), "--agent", "--node-name", "n1",
+            "--eviction-hard", "memory.available<300Mi,nodefs.available<7%",
+            "--housekeeping-interval", "2.5", "--service-cidr", "10.55.0.0/16",
+            "--proxy-mode", "nftables",
+        ]
+    )  # fmt: skip
+    config = config_from_args(args)
+    kc = config.kubelet
+    assert (kc.eviction_hard_memory, kc.eviction_hard_nodefs) == ("300Mi", "7%")  # type: ignore[attr-defined]
+    assert kc.housekeeping_interval == 2.5  # type: ignore[attr-defined]
+    proxy = next(c for c in server_components(config) if c.name == "proxy")
+    assert proxy.proxy_config.service_cidr == "10.55.0.0/16"  # type: ignore[attr-defined]
+    assert proxy.proxy_config.mode == "nftables"  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------
