@@ -12,9 +12,12 @@ Set-up, in a fresh temp dir, every address on loopback:
   (``tests/images.py``); the agent's ``registries.yaml`` mirrors ``docker.io``
   to it, so the pods say ``image: busybox:1.35`` as users write it;
 * ``pinnace server`` (API server, controllers, scheduler; no ``--agent``);
-* ``pinnace agent --kubeconfig <admin.kubeconfig>`` as its own process, so its
-  RSS is its own, with a private containerd under its data dir, a pod bridge
-  whose name is unique to this run and a /24 pod CIDR that no host route uses.
+* ``pinnace agent --kubeconfig <admin.kubeconfig> --disable-kube-proxy`` as
+  its own process, so its RSS is the kubelet's own (upstream's kubelet budget
+  is for the kubelet alone; ``pinnace agent`` runs kube-proxy beside it by
+  default, which adds about 10 MB), with a private containerd under its data
+  dir, a pod bridge whose name is unique to this run and a /24 pod CIDR that
+  no host route uses.
 
 Phases (the agent and the server are stopped before the raw phases, so the
 baseline has the machine to itself and no kubelet removes its sandboxes):
@@ -668,7 +671,7 @@ def run(args: argparse.Namespace, tmp: Path, cleanups: list[Callable[[], None]])
         [*PINNACE, "agent", "--kubeconfig", str(kubeconfig), "--data-dir", str(agent_dir),
          "--node-name", NODE_NAME, "--kubelet-port", str(free_port()),
          "--registry-config", str(regfile), "--cni-bridge", bridge, "--pod-cidr", pod_cidr,
-         "-v", str(args.agent_v)],
+         "-v", str(args.agent_v), "--disable-kube-proxy"],
         agent_log,
     )  # fmt: skip
     cleanups.append(lambda: stop(agent))

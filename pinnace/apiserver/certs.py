@@ -51,6 +51,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pinnace.apiserver.certvalidity import (
+    DEFAULT_CA_VALIDITY,
+    DEFAULT_CERT_VALIDITY,
+    DEFAULT_RENEW_BEFORE,
+)
+
 __all__ = [
     "ADMIN_GROUP",
     "ADMIN_USER",
@@ -76,13 +82,6 @@ ADMIN_GROUP = "system:masters"
 #: who the API server is when it calls a kubelet (upstream kubeadm's name)
 KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
-#: how long a newly created cluster CA is valid (``--ca-validity``)
-DEFAULT_CA_VALIDITY = dt.timedelta(days=3650)
-#: how long leaf certificates are valid (``--cert-validity``, ``pinnace kubeconfig --expires``)
-DEFAULT_CERT_VALIDITY = dt.timedelta(days=365)
-#: leaf certificates are issued again at start-up when they expire within this
-#: (or within a third of their validity, when that is shorter)
-DEFAULT_RENEW_BEFORE = dt.timedelta(days=30)
 # kept for callers of the old names
 CA_VALIDITY = DEFAULT_CA_VALIDITY
 RENEW_BEFORE = DEFAULT_RENEW_BEFORE

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pinnace.apiserver.certs import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY
+from pinnace.apiserver.certvalidity import DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY
 from pinnace.cli.credentials import duration_arg
 
 AUTHZ_MODES = ("AlwaysAllow", "AlwaysDeny", "Node", "RBAC")
