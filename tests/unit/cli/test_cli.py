@@ -351,3 +351,17 @@ def test_real_server_serves_writes_kubeconfig_and_stops(
     r.wait_for("kubectl get ns", timeout=60)
     assert (data / "admin.kubeconfig").is_file()
     assert r.stop(signal.SIGTERM) == 0
+
+
+def test_the_cli_and_the_node_agent_do_not_load_cryptography() -> None:
+    """``cryptography`` costs the node agent about 12 MB of its 60 MB budget;
+    only the commands that make certificates load it, when they run."""
+    code = (
+        "import sys\n"
+        "import pinnace.cli.main, pinnace.kubelet.kubelet, pinnace.kubelet.services\n"
+        "import pinnace.proxy.proxy\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cryptography', 'jwt')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
