@@ -135,8 +135,13 @@ async def iter_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 def build_ssl_context(config: ClientConfig) -> ssl.SSLContext:
-    """An SSL context that trusts the configured CA and presents the client cert."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    """An SSL context that trusts the configured CA and presents the client cert.
+
+    As client-go does, a configured CA replaces the system's trusted roots
+    rather than adding to them; the system roots are loaded only when no CA
+    is configured. (Loading them costs about 2 MB per context, a good part
+    of the node agent's memory budget.)"""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate and the name
     if config.insecure_skip_tls_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -144,6 +149,8 @@ def build_ssl_context(config: ClientConfig) -> ssl.SSLContext:
         ctx.load_verify_locations(
             cafile=config.ca_file, cadata=config.ca_data.decode() if config.ca_data else None
         )
+    else:
+        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
     if config.cert_file or config.cert_data:
         if config.cert_file and config.key_file:
             ctx.load_cert_chain(config.cert_file, config.key_file)
