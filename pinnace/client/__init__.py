@@ -37,6 +37,7 @@ from pinnace.client.informer import (
     Informer,
     SharedInformerFactory,
     Store,
+    drop_managed_fields,
     namespace_index,
 )
 from pinnace.client.leaderelection import LeaderElectionRecord, LeaderElector
@@ -118,6 +119,7 @@ __all__ = [
     "WatchEvent",
     "WorkQueue",
     "default_controller_rate_limiter",
+    "drop_managed_fields",
     "key_of",
     "namespace_index",
     "object_reference",

@@ -56,6 +56,19 @@ _Strs = list[str]
 NAMESPACE_INDEX = "namespace"
 
 
+Transform = Callable[[Obj], Obj]
+
+
+def drop_managed_fields(obj: Obj) -> Obj:
+    """An informer transform: forget ``metadata.managedFields``, which no
+    controller reads and which is often the largest part of an object (as
+    kube-controller-manager and kube-scheduler trim them)."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return obj
+
+
 def namespace_index(obj: Obj) -> list[str]:
     """client-go ``MetaNamespaceIndexFunc`` (``""`` for cluster-scoped objects)."""
     return [namespace_of(obj)]
@@ -188,9 +201,13 @@ class Informer:
         indexers: Mapping[str, IndexFunc] | None = None,
         clock: Clock = REAL_CLOCK,
         watch_timeout: float = 300.0,
+        transform: Transform | None = None,
     ) -> None:
         self.client = client
         self.resource = resource
+        #: applied to every object before it is stored or handed to handlers
+        #: (client-go's ``SetTransform``), e.g. :func:`drop_managed_fields`
+        self.transform = transform
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
@@ -312,6 +329,8 @@ class Informer:
     # --- ReflectorHandler ----------------------------------------------------------------
 
     async def replace(self, items: _Objs, resource_version: str) -> None:
+        if self.transform is not None:
+            items = [self.transform(o) for o in items]
         old_items = {key_of(o): o for o in self.store.list()}
         self.store.replace(items)
         for obj in items:
@@ -326,6 +345,8 @@ class Informer:
 
     async def event(self, event: WatchEvent) -> None:
         obj = event.object
+        if self.transform is not None and obj:
+            obj = self.transform(obj)
         if event.type == DELETED:
             old = self.store.remove(key_of(obj))
             await self._dispatch_delete(obj if obj else (old or {}))
@@ -366,11 +387,13 @@ class SharedInformerFactory:
         resync_period: float | None = None,
         namespace: str | None = None,
         clock: Clock = REAL_CLOCK,
+        transform: Transform | None = None,
     ) -> None:
         self.client = client
         self.resync_period = resync_period
         self.namespace = namespace
         self.clock = clock
+        self.transform = transform
         self._informers: dict[_FactoryKey, Informer] = {}
         self._started = False
 
@@ -405,6 +428,7 @@ class SharedInformerFactory:
                 field_selector=field_selector,
                 resync_period=period,
                 clock=self.clock,
+                transform=self.transform,
             )
             self._informers[key] = inf
             if self._started:

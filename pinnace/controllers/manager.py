@@ -30,7 +30,14 @@ import socket
 import uuid
 from collections.abc import Mapping
 
-from pinnace.client import REAL_CLOCK, Client, Clock, LeaderElector, SharedInformerFactory
+from pinnace.client import (
+    REAL_CLOCK,
+    Client,
+    Clock,
+    LeaderElector,
+    SharedInformerFactory,
+    drop_managed_fields,
+)
 from pinnace.controllers.base import Controller, ControllerContext
 from pinnace.controllers.registry import CONTROLLERS, select_controllers
 
@@ -85,7 +92,7 @@ async def run_controller_manager(
     log.info("controller manager: controllers %s", ", ".join(selected) or "(none)")
 
     async def run_controllers() -> None:
-        factory = SharedInformerFactory(client, clock=clock)
+        factory = SharedInformerFactory(client, clock=clock, transform=drop_managed_fields)
         ctx = ControllerContext(client, factory, clock, workers=dict(workers or {}))
         controllers = [CONTROLLERS[name].factory(ctx) for name in selected]
         try:

@@ -49,6 +49,7 @@ from pinnace.client import (
     LeaderElector,
     NotFound,
     SharedInformerFactory,
+    drop_managed_fields,
 )
 from pinnace.scheduler import metrics
 from pinnace.scheduler import queue as q_events
@@ -672,7 +673,9 @@ class Scheduler:
         from pinnace.api.resources import catalog
 
         cat = catalog()
-        factory = SharedInformerFactory(self.client, clock=self.clock)
+        factory = SharedInformerFactory(
+            self.client, clock=self.clock, transform=drop_managed_fields
+        )
         for plural, (group, version) in WATCHED.items():
             res = cat.by_plural(group, version, plural)
             if res is None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from pinnace.client import REAL_CLOCK, AiohttpTransport, Client, ClientConfig, Clock
 from pinnace.sim.profile import NodeGroup, NodeSpec, ProfileError, expand, load_profile
-from pinnace.sim.simulator import SimNodes, SimOptions
+from pinnace.sim.simulator import SimNodes, SimOptions, scaled_options
 
 __all__ = [
     "NodeGroup",
@@ -60,14 +60,16 @@ async def run_sim(
     """
     groups = load_profile(profile) if isinstance(profile, (str, os.PathLike)) else profile
     specs = expand(groups, nodes, name_prefix=name_prefix)
+    options = scaled_options(options or SimOptions(), len(specs))
     own = not isinstance(client_config, Client)
     if isinstance(client_config, Client):
         client = client_config
     else:
         cfg = client_config.with_rate_limits(SIM_QPS, SIM_BURST).with_user_agent("pinnace-sim")
-        # every connection costs ~200 KiB of TLS buffers: enough for the workers, no more
-        opts = options or SimOptions()
-        conns = max(opts.heartbeat_workers, opts.pod_workers, opts.register_workers) + 4
+        # every connection costs ~200 KiB of TLS buffers: enough for the
+        # workers that run at once (heartbeats and pods; registration comes
+        # first, alone), no more
+        conns = max(options.heartbeat_workers + options.pod_workers, options.register_workers) + 4
         client = Client(
             AiohttpTransport(cfg, max_connections=conns),
             qps=cfg.qps,

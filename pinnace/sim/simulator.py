@@ -37,7 +37,7 @@ import ipaddress
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pinnace.client import (
@@ -116,6 +116,21 @@ class SimOptions:
             raise ValueError("the node status report interval must be above 0")
         if min(self.heartbeat_workers, self.pod_workers, self.register_workers) < 1:
             raise ValueError("worker counts must be at least 1")
+
+
+#: at least one heartbeat worker per this many nodes. Each worker renews one
+#: lease at a time, so N nodes renewing every ``lease_renew_interval`` seconds
+#: stay alive only while a renewal takes under workers * interval / N seconds:
+#: with a fixed 8 workers, 1,000 nodes at 30 s died as soon as a busy API
+#: server took 250 ms per request (1 node in 25 gives 0.75 s at 30 s, 0.25 s
+#: at 10 s — and every real kubelet has its own).
+NODES_PER_HEARTBEAT_WORKER = 25
+
+
+def scaled_options(options: SimOptions, nodes: int) -> SimOptions:
+    """``options`` with enough heartbeat workers for ``nodes`` nodes."""
+    workers = max(options.heartbeat_workers, -(-nodes // NODES_PER_HEARTBEAT_WORKER))
+    return replace(options, heartbeat_workers=workers)
 
 
 @dataclass(slots=True, eq=False)

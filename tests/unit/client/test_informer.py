@@ -13,6 +13,7 @@ from pinnace.client import (
     ResourceRef,
     SharedInformerFactory,
     Store,
+    drop_managed_fields,
     key_of,
     split_key,
 )
@@ -209,3 +210,29 @@ async def test_shared_informer_factory(client: Client, fake_api: FakeApiServer) 
     finally:
         await factory.stop()
     assert all(not i.started for i in factory.informers())
+
+
+async def test_factory_transform_drops_managed_fields_from_lists_and_watches(
+    client: Client, fake_api: FakeApiServer
+) -> None:
+    managed = [{"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}}]
+    first = pod("a")
+    first["metadata"]["managedFields"] = managed
+    fake_api.put("pods", first)
+    factory = SharedInformerFactory(client, transform=drop_managed_fields)
+    informer = factory.informer(PODS)
+    seen: list[Obj] = []
+    informer.add_event_handler(on_add=seen.append, on_update=lambda old, new: seen.append(new))
+    factory.start()
+    try:
+        assert await factory.wait_for_cache_sync(3)
+        await until(lambda: len(fake_api.watchers) == 1)
+        second = pod("b")
+        second["metadata"]["managedFields"] = managed
+        fake_api.put("pods", second)
+        await until(lambda: len(seen) == 2)
+        for obj in [*seen, *informer.list()]:
+            assert "managedFields" not in obj["metadata"]
+            assert obj["metadata"]["name"] in ("a", "b")
+    finally:
+        await factory.stop()

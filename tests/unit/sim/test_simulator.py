@@ -176,3 +176,12 @@ async def test_pod_lifecycle(api: FakeApi, sim: tuple[SimNodes, FakeClock]) -> N
     api.put("pods", other)
     await asyncio.sleep(0.2)
     assert phase("elsewhere") == "Pending"
+
+
+def test_heartbeat_workers_grow_with_the_node_count() -> None:
+    from pinnace.sim.simulator import SimOptions, scaled_options
+
+    assert scaled_options(SimOptions(), 10).heartbeat_workers == 8
+    assert scaled_options(SimOptions(), 1000).heartbeat_workers == 40
+    assert scaled_options(SimOptions(), 5001).heartbeat_workers == 201
+    assert scaled_options(SimOptions(heartbeat_workers=300), 1000).heartbeat_workers == 300
