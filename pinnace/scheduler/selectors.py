@@ -64,7 +64,7 @@ class Requirement:
 class LabelSelector:
     """A compiled ``metav1.LabelSelector``."""
 
-    __slots__ = ("empty", "match_labels", "nothing", "requirements")
+    __slots__ = ("empty", "key", "match_labels", "nothing", "requirements")
 
     def __init__(
         self,
@@ -77,6 +77,12 @@ class LabelSelector:
         self.requirements = tuple(requirements)
         self.nothing = nothing
         self.empty = not nothing and not self.match_labels and not self.requirements
+        #: equal for selectors that select the same labels (a cache key)
+        self.key: tuple[Any, ...] = (
+            nothing,
+            tuple(sorted(self.match_labels)),
+            tuple(sorted((r.key, r.op, tuple(sorted(r.values))) for r in self.requirements)),
+        )
 
     @classmethod
     def from_api(cls, sel: Mapping[str, Any] | None) -> LabelSelector:
