@@ -37,8 +37,8 @@ from pinnace.client.informer import (
     Informer,
     SharedInformerFactory,
     Store,
-    drop_managed_fields,
     namespace_index,
+    trim_for_cache,
 )
 from pinnace.client.leaderelection import LeaderElectionRecord, LeaderElector
 from pinnace.client.objects import (
@@ -119,11 +119,11 @@ __all__ = [
     "WatchEvent",
     "WorkQueue",
     "default_controller_rate_limiter",
-    "drop_managed_fields",
     "key_of",
     "namespace_index",
     "object_reference",
     "resource_path",
     "split_key",
+    "trim_for_cache",
     "watch",
 ]

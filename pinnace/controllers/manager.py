@@ -36,7 +36,7 @@ from pinnace.client import (
     Clock,
     LeaderElector,
     SharedInformerFactory,
-    drop_managed_fields,
+    trim_for_cache,
 )
 from pinnace.controllers.base import Controller, ControllerContext
 from pinnace.controllers.registry import CONTROLLERS, select_controllers
@@ -92,7 +92,7 @@ async def run_controller_manager(
     log.info("controller manager: controllers %s", ", ".join(selected) or "(none)")
 
     async def run_controllers() -> None:
-        factory = SharedInformerFactory(client, clock=clock, transform=drop_managed_fields)
+        factory = SharedInformerFactory(client, clock=clock, transform=trim_for_cache)
         ctx = ControllerContext(client, factory, clock, workers=dict(workers or {}))
         controllers = [CONTROLLERS[name].factory(ctx) for name in selected]
         try:

@@ -49,7 +49,7 @@ from pinnace.client import (
     LeaderElector,
     NotFound,
     SharedInformerFactory,
-    drop_managed_fields,
+    trim_for_cache,
 )
 from pinnace.scheduler import metrics
 from pinnace.scheduler import queue as q_events
@@ -673,9 +673,7 @@ class Scheduler:
         from pinnace.api.resources import catalog
 
         cat = catalog()
-        factory = SharedInformerFactory(
-            self.client, clock=self.clock, transform=drop_managed_fields
-        )
+        factory = SharedInformerFactory(self.client, clock=self.clock, transform=trim_for_cache)
         for plural, (group, version) in WATCHED.items():
             res = cat.by_plural(group, version, plural)
             if res is None:

@@ -13,9 +13,9 @@ from pinnace.client import (
     ResourceRef,
     SharedInformerFactory,
     Store,
-    drop_managed_fields,
     key_of,
     split_key,
+    trim_for_cache,
 )
 from pinnace.client.objects import Obj
 from tests.unit.client.fake_apiserver import FakeApiServer
@@ -212,14 +212,14 @@ async def test_shared_informer_factory(client: Client, fake_api: FakeApiServer) 
     assert all(not i.started for i in factory.informers())
 
 
-async def test_factory_transform_drops_managed_fields_from_lists_and_watches(
+async def test_factory_transform_trims_objects_from_lists_and_watches(
     client: Client, fake_api: FakeApiServer
 ) -> None:
     managed = [{"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}}]
     first = pod("a")
     first["metadata"]["managedFields"] = managed
     fake_api.put("pods", first)
-    factory = SharedInformerFactory(client, transform=drop_managed_fields)
+    factory = SharedInformerFactory(client, transform=trim_for_cache)
     informer = factory.informer(PODS)
     seen: list[Obj] = []
     informer.add_event_handler(on_add=seen.append, on_update=lambda old, new: seen.append(new))
@@ -234,5 +234,9 @@ async def test_factory_transform_drops_managed_fields_from_lists_and_watches(
         for obj in [*seen, *informer.list()]:
             assert "managedFields" not in obj["metadata"]
             assert obj["metadata"]["name"] in ("a", "b")
+        # equal short strings are one shared object across cached objects
+        a, b = informer.get("default/a"), informer.get("default/b")
+        assert a is not None and b is not None
+        assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
     finally:
         await factory.stop()
