@@ -12,6 +12,10 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pinnace.kubelet.eviction import Thresholds
 
 __all__ = ["KubeletConfig", "default_node_name"]
 
@@ -68,6 +72,16 @@ class KubeletConfig:
     stop_runtime_on_exit: bool = False
     """Stop the supervised containerd when the agent stops (tests); by default it
     keeps running so that pods survive an agent restart."""
+
+    def eviction_thresholds(self) -> Thresholds:
+        """``eviction_hard_memory``/``eviction_hard_nodefs`` as thresholds
+        (raises ValueError for values ``--eviction-hard`` would refuse)."""
+        from pinnace.kubelet.eviction import parse_eviction_hard
+
+        return parse_eviction_hard(
+            f"memory.available<{self.eviction_hard_memory},"
+            f"nodefs.available<{self.eviction_hard_nodefs}"
+        )
 
     @property
     def pods_dir(self) -> Path:

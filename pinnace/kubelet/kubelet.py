@@ -36,7 +36,7 @@ from pinnace.kubelet.cni import (
 )
 from pinnace.kubelet.config import KubeletConfig
 from pinnace.kubelet.cri.client import CRIError, RuntimeClient
-from pinnace.kubelet.eviction import EVICTED, Eviction, EvictionManager, active, parse_eviction_hard
+from pinnace.kubelet.eviction import EVICTED, Eviction, EvictionManager, active
 from pinnace.kubelet.images import ImageManager
 from pinnace.kubelet.node import NodeAgent, RuntimeState, node_addresses
 from pinnace.kubelet.podworker import PodServices, PodSyncer, PodWorkers
@@ -292,15 +292,11 @@ class Kubelet:
 
         cfg = self.config
         stats = Backend(self)
-        thresholds = parse_eviction_hard(
-            f"memory.available<{cfg.eviction_hard_memory},"
-            f"nodefs.available<{cfg.eviction_hard_nodefs}"
-        )
         return EvictionManager(
             active_pods=lambda: active(self.informer.list() if self.informer else []),
             summary=stats.stats_summary,
             evict=self._evict,
-            thresholds=thresholds,
+            thresholds=cfg.eviction_thresholds(),
             interval=cfg.housekeeping_interval,
         )
 

@@ -288,10 +288,9 @@ class NodeAgent:
             ready_cond = ("True", "KubeletReady", "kubelet is posting ready status")
         else:
             ready_cond = ("False", "KubeletNotReady", rt.message or "container runtime is down")
+        thresholds = self.config.eviction_thresholds()
         under = pressures(
-            self.config.root_dir,
-            int(_q(self.config.eviction_hard_memory)),
-            float(self.config.eviction_hard_nodefs.rstrip("%")) / 100,
+            self.config.root_dir, thresholds.memory_available, thresholds.nodefs_available
         )
         wanted = [
             (t, "True", *bad) if under.get(t) else (t, "False", *fine)
