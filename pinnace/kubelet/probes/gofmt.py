@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import grpc
+from grpclib.const import Status
 
 __all__ = [
     "format_pod",
@@ -104,31 +104,31 @@ def join_host_port(host: str, port: int) -> str:
 
 # grpc-go's codes.Code String() names.
 _GO_CODES = {
-    grpc.StatusCode.OK: "OK",
-    grpc.StatusCode.CANCELLED: "Canceled",
-    grpc.StatusCode.UNKNOWN: "Unknown",
-    grpc.StatusCode.INVALID_ARGUMENT: "InvalidArgument",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "DeadlineExceeded",
-    grpc.StatusCode.NOT_FOUND: "NotFound",
-    grpc.StatusCode.ALREADY_EXISTS: "AlreadyExists",
-    grpc.StatusCode.PERMISSION_DENIED: "PermissionDenied",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "ResourceExhausted",
-    grpc.StatusCode.FAILED_PRECONDITION: "FailedPrecondition",
-    grpc.StatusCode.ABORTED: "Aborted",
-    grpc.StatusCode.OUT_OF_RANGE: "OutOfRange",
-    grpc.StatusCode.UNIMPLEMENTED: "Unimplemented",
-    grpc.StatusCode.INTERNAL: "Internal",
-    grpc.StatusCode.UNAVAILABLE: "Unavailable",
-    grpc.StatusCode.DATA_LOSS: "DataLoss",
-    grpc.StatusCode.UNAUTHENTICATED: "Unauthenticated",
+    Status.OK: "OK",
+    Status.CANCELLED: "Canceled",
+    Status.UNKNOWN: "Unknown",
+    Status.INVALID_ARGUMENT: "InvalidArgument",
+    Status.DEADLINE_EXCEEDED: "DeadlineExceeded",
+    Status.NOT_FOUND: "NotFound",
+    Status.ALREADY_EXISTS: "AlreadyExists",
+    Status.PERMISSION_DENIED: "PermissionDenied",
+    Status.RESOURCE_EXHAUSTED: "ResourceExhausted",
+    Status.FAILED_PRECONDITION: "FailedPrecondition",
+    Status.ABORTED: "Aborted",
+    Status.OUT_OF_RANGE: "OutOfRange",
+    Status.UNIMPLEMENTED: "Unimplemented",
+    Status.INTERNAL: "Internal",
+    Status.UNAVAILABLE: "Unavailable",
+    Status.DATA_LOSS: "DataLoss",
+    Status.UNAUTHENTICATED: "Unauthenticated",
 }
 
 
-def go_grpc_code(code: grpc.StatusCode) -> str:
+def go_grpc_code(code: Status) -> str:
     return _GO_CODES.get(code, str(code))
 
 
-def go_rpc_error(code: grpc.StatusCode, details: str | None) -> str:
+def go_rpc_error(code: Status, details: str | None) -> str:
     """A gRPC status error as grpc-go prints it."""
     return f"rpc error: code = {go_grpc_code(code)} desc = {details or ''}"
 

@@ -16,8 +16,9 @@ and ``pkg/kubelet/prober/prober.go`` (v1.32), since the output ends up in
 - ``tcpSocket``: a connection within the timeout is success.
 - ``grpc``: ``grpc.health.v1.Health/Check`` with the probe's ``service``;
   ``SERVING`` is success. The request and response are three bytes of protobuf,
-  encoded by hand on a generic unary call, so no health-checking package is
-  needed.
+  encoded by hand on a generic unary call (grpclib with a pass-through codec),
+  so no health-checking package is needed. As upstream's blocking dial, the
+  connection is retried (grpc-go's backoff) until the probe's timeout.
 
 Every handler returns a :class:`ProbeOutcome` ``(result, output)``. ``UNKNOWN``
 means the probe could not be run (unresolvable port, runtime error); its output
@@ -33,12 +34,16 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import random
 import socket
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-import grpc
-import grpc.aio
+import grpclib.client
+from grpclib.client import Channel, UnaryUnaryMethod
+from grpclib.const import Status
+from grpclib.encoding.base import CodecBase
+from grpclib.exceptions import GRPCError
 
 from pinnace.kubelet.probes.gofmt import (
     format_pod,
@@ -115,21 +120,15 @@ def exec_result(reply: Any) -> tuple[int, bytes | str, bytes | str]:
     return int(code), stdout, stderr
 
 
-def grpc_status(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
-    """The gRPC code and message of a failed call: a grpcio error, or any error
-    with a ``code`` (a ``grpc.StatusCode``) and ``message``, like the CRI
-    client's ``CRIError``."""
-    if isinstance(exc, grpc.aio.AioRpcError):
-        return exc.code(), exc.details() or ""
+def grpc_status(exc: BaseException) -> tuple[Status, str] | None:
+    """The gRPC code and message of a failed call: a grpclib error, or any error
+    with a ``code`` (a grpclib ``Status``) and ``message``, like the CRI client's
+    ``CRIError``."""
+    if isinstance(exc, GRPCError):
+        return exc.status, exc.message or ""
     code = getattr(exc, "code", None)
-    if callable(code) and isinstance(exc, grpc.RpcError):
-        code = code()
-    if isinstance(code, grpc.StatusCode):
-        message = getattr(exc, "message", None)
-        if callable(message) or message is None:
-            details = getattr(exc, "details", None)
-            message = details() if callable(details) else str(exc)
-        return code, str(message)
+    if isinstance(code, Status):
+        return code, str(getattr(exc, "message", None) or exc)
     return None
 
 
@@ -151,7 +150,7 @@ def is_timeout(exc: BaseException) -> bool:
     if isinstance(exc, TimeoutError):
         return True
     status = grpc_status(exc)
-    return status is not None and status[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+    return status is not None and status[0] == Status.DEADLINE_EXCEEDED
 
 
 def error_text(exc: BaseException) -> str:
@@ -337,8 +336,53 @@ def _read_varint(data: bytes, i: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def _identity(data: bytes) -> bytes:
-    return data
+class _RawProto(CodecBase):
+    """A grpclib codec that passes bytes through: the health messages are
+    encoded and decoded by hand above."""
+
+    __content_subtype__ = "proto"
+
+    def encode(self, message: Any, message_type: Any) -> bytes:
+        return bytes(message)
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        return data
+
+
+# grpclib sends one process-wide user agent; upstream's prober sends
+# kube-probe/<version>. The node agent's other gRPC peer is the CRI runtime,
+# which does not look at it.
+grpclib.client.USER_AGENT = user_agent("probe") + " grpc-python-grpclib"  # type: ignore[attr-defined]
+
+# grpc-go's connection backoff (base 1 s, factor 1.6, jitter 0.2), which paces
+# upstream's blocking dial; the probe's timeout (1 s by default) usually ends it
+# after the first refused attempt.
+_DIAL_BACKOFF = (1.0, 1.6, 0.2)
+
+
+async def _dial(channel: Channel, deadline: float) -> bool:
+    """Connect ``channel`` before ``deadline`` (loop time), retrying refused or
+    failed attempts with backoff; False when the deadline comes first."""
+    loop = asyncio.get_running_loop()
+    delay, factor, jitter = _DIAL_BACKOFF
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            return False
+        try:
+            async with asyncio.timeout(left):
+                await channel.__connect__()
+            return True
+        except TimeoutError:
+            return False
+        except OSError as exc:
+            log.debug("grpc probe dial: %s", exc)
+        pause = delay * (1 + jitter * (2 * random.random() - 1))
+        if loop.time() + pause >= deadline:
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            return False
+        await asyncio.sleep(pause)
+        delay *= factor
 
 
 async def probe_grpc(host: str, port: int, service: str, timeout: float) -> ProbeOutcome:
@@ -349,58 +393,61 @@ async def probe_grpc(host: str, port: int, service: str, timeout: float) -> Prob
         return ProbeOutcome(Result.UNKNOWN, "pod has no IP address to probe")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    options = [
-        ("grpc.primary_user_agent", user_agent("probe")),
-        ("grpc.enable_http_proxy", 0),
-        ("grpc.enable_retries", 0),
-    ]
-    async with grpc.aio.insecure_channel(addr, options=options) as channel:
-        try:
-            async with asyncio.timeout(timeout):
-                await channel.channel_ready()
-        except TimeoutError:
+    channel = Channel(host, port, codec=_RawProto())
+    try:
+        if not await _dial(channel, deadline):
             return ProbeOutcome(
                 Result.FAILURE,
                 f"timeout: failed to connect service {go_quote(addr)} within "
                 f"{go_duration(timeout)}: context deadline exceeded",
             )
-        check: Callable[..., Any] = channel.unary_unary(
-            HEALTH_CHECK_METHOD,
-            request_serializer=_identity,
-            response_deserializer=_identity,
+        check: UnaryUnaryMethod[bytes, bytes] = UnaryUnaryMethod(
+            channel, HEALTH_CHECK_METHOD, bytes, bytes
         )
         try:
             remaining = max(0.001, deadline - loop.time())
             raw: bytes = await check(encode_health_request(service), timeout=remaining)
-        except grpc.aio.AioRpcError as exc:
-            code = exc.code()
-            if code == grpc.StatusCode.UNIMPLEMENTED:
+        except GRPCError as exc:
+            if exc.status == Status.UNIMPLEMENTED:
                 return ProbeOutcome(
                     Result.FAILURE,
                     "error: this server does not implement the grpc health protocol "
-                    f"(grpc.health.v1.Health): {exc.details() or ''}",
+                    f"(grpc.health.v1.Health): {exc.message or ''}",
                 )
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                return ProbeOutcome(
-                    Result.FAILURE,
-                    f"timeout: health rpc did not complete within {go_duration(timeout)}",
-                )
+            if exc.status == Status.DEADLINE_EXCEEDED:
+                return _health_timeout(timeout)
             return ProbeOutcome(
                 Result.FAILURE,
-                f"error: health rpc probe failed: {go_rpc_error(code, exc.details())}",
+                f"error: health rpc probe failed: {go_rpc_error(exc.status, exc.message)}",
             )
+        except TimeoutError:
+            return _health_timeout(timeout)
+        except Exception as exc:  # the connection broke: grpc-go reports Unavailable
+            return ProbeOutcome(
+                Result.FAILURE,
+                "error: health rpc probe failed: "
+                + go_rpc_error(Status.UNAVAILABLE, f"error reading from server: {exc}"),
+            )
+    finally:
+        channel.close()
     try:
         status = decode_health_response(raw)
     except ValueError as exc:
         return ProbeOutcome(
             Result.FAILURE,
             "error: health rpc probe failed: "
-            + go_rpc_error(grpc.StatusCode.INTERNAL, f"grpc: failed to unmarshal: {exc}"),
+            + go_rpc_error(Status.INTERNAL, f"grpc: failed to unmarshal: {exc}"),
         )
     if status != 1:
         name = SERVING_STATUS_NAMES.get(status, str(status))
         return ProbeOutcome(Result.FAILURE, f"service unhealthy (responded with {go_quote(name)})")
     return ProbeOutcome(Result.SUCCESS, "service healthy")
+
+
+def _health_timeout(timeout: float) -> ProbeOutcome:
+    return ProbeOutcome(
+        Result.FAILURE, f"timeout: health rpc did not complete within {go_duration(timeout)}"
+    )
 
 
 async def run_probe(

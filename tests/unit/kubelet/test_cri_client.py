@@ -1,9 +1,11 @@
-"""RuntimeClient against a fake CRI server (grpc.aio on a Unix socket in tmp_path):
+"""RuntimeClient against a fake CRI server (grpcio's grpc.aio on a Unix socket in
+tmp_path, so the client meets an HTTP/2 implementation other than its own):
 requests carry the arguments, responses are unwrapped, deadlines follow the
 rules, and gRPC failures become CRIError."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,13 +13,15 @@ from typing import Any
 import grpc
 import grpc.aio
 import pytest
+from grpclib.const import Status
 
-from pinnace.kubelet.cri import CRIError, RuntimeClient, api_pb2_grpc, unix_target
+from pinnace.kubelet.cri import CRIError, RuntimeClient, unix_target
 from pinnace.kubelet.cri import api_pb2 as cri
 
 
-class FakeRuntime(api_pb2_grpc.RuntimeServiceServicer, api_pb2_grpc.ImageServiceServicer):
-    """Records each request and the deadline left when it arrived."""
+class FakeRuntime:
+    """Records each request and the deadline left when it arrived. RPCs it does
+    not define answer UNIMPLEMENTED, as a runtime of an older CRI would."""
 
     def __init__(self) -> None:
         self.requests: dict[str, Any] = {}
@@ -81,11 +85,21 @@ class FakeRuntime(api_pb2_grpc.RuntimeServiceServicer, api_pb2_grpc.ImageService
 
     async def ExecSync(self, request: Any, context: Any) -> cri.ExecSyncResponse:
         self._seen("ExecSync", request, context)
+        if list(request.cmd) == ["sleep"]:
+            await asyncio.sleep(5)
         return cri.ExecSyncResponse(stdout=b"hello\n", exit_code=0)
 
     async def Exec(self, request: Any, context: Any) -> cri.ExecResponse:
         self._seen("Exec", request, context)
         return cri.ExecResponse(url="http://127.0.0.1:1234/exec/abc")
+
+    async def GetContainerEvents(
+        self, request: Any, context: Any
+    ) -> AsyncIterator[cri.ContainerEventResponse]:
+        for i in range(3):
+            yield cri.ContainerEventResponse(
+                container_id=f"c{i}", container_event_type=cri.CONTAINER_STARTED_EVENT
+            )
 
     async def PullImage(self, request: Any, context: Any) -> cri.PullImageResponse:
         self._seen("PullImage", request, context)
@@ -98,15 +112,35 @@ class FakeRuntime(api_pb2_grpc.RuntimeServiceServicer, api_pb2_grpc.ImageService
         return cri.ImageStatusResponse()
 
 
+def handlers_for(servicer: FakeRuntime) -> list[grpc.GenericRpcHandler]:
+    """grpcio handlers for the servicer's methods, one per service of the proto,
+    built from its descriptor."""
+    handlers = []
+    for service in cri.DESCRIPTOR.services_by_name.values():
+        methods = {}
+        for method in service.methods:
+            impl = getattr(servicer, method.name, None)
+            if impl is None:
+                continue
+            make = (
+                grpc.unary_stream_rpc_method_handler
+                if method.server_streaming
+                else grpc.unary_unary_rpc_method_handler
+            )
+            methods[method.name] = make(
+                impl,
+                request_deserializer=getattr(cri, method.input_type.name).FromString,
+                response_serializer=getattr(cri, method.output_type.name).SerializeToString,
+            )
+        handlers.append(grpc.method_handlers_generic_handler(service.full_name, methods))
+    return handlers
+
+
 @pytest.fixture
 async def fake(tmp_path: Path) -> AsyncIterator[tuple[FakeRuntime, RuntimeClient]]:
     servicer = FakeRuntime()
     server = grpc.aio.server()
-    # The generated registration helpers are untyped.
-    add_runtime: Any = api_pb2_grpc.add_RuntimeServiceServicer_to_server
-    add_images: Any = api_pb2_grpc.add_ImageServiceServicer_to_server
-    add_runtime(servicer, server)
-    add_images(servicer, server)
+    server.add_generic_rpc_handlers(handlers_for(servicer))
     sock = tmp_path / "cri.sock"
     server.add_insecure_port(unix_target(sock))
     await server.start()
@@ -192,7 +226,7 @@ async def test_not_found_becomes_crierror(fake: tuple[FakeRuntime, RuntimeClient
         await rt.container_status("gone")
     err = info.value
     assert err.is_not_found
-    assert err.code == grpc.StatusCode.NOT_FOUND
+    assert err.code == Status.NOT_FOUND
     assert err.method == "ContainerStatus"
     assert '"gone": not found' in err.message
     assert "ContainerStatus: NOT_FOUND" in str(err)
@@ -305,3 +339,43 @@ async def test_wire_numbers_match_upstream() -> None:
     assert cri.DESCRIPTOR.package == "runtime.v1"
     names = {m.name for m in cri.DESCRIPTOR.services_by_name["RuntimeService"].methods}
     assert {"RunPodSandbox", "ExecSync", "PortForward", "ListPodSandboxStats"} <= names
+
+
+async def test_deadline_exceeded_becomes_crierror(
+    fake: tuple[FakeRuntime, RuntimeClient],
+) -> None:
+    _, rt = fake
+    with pytest.raises(CRIError) as info:
+        await rt.exec_sync("ctr-1", ["sleep"], timeout=0.2)
+    assert info.value.is_deadline_exceeded
+    assert info.value.method == "ExecSync"
+
+
+async def test_event_stream(fake: tuple[FakeRuntime, RuntimeClient]) -> None:
+    _, rt = fake
+    got = [event.container_id async for event in rt.container_events()]
+    assert got == ["c0", "c1", "c2"]
+
+
+async def test_reconnects_after_the_runtime_restarts(tmp_path: Path) -> None:
+    sock = tmp_path / "cri.sock"
+
+    async def serve() -> grpc.aio.Server:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(handlers_for(FakeRuntime()))
+        server.add_insecure_port(unix_target(sock))
+        await server.start()
+        return server
+
+    async with RuntimeClient(sock, timeout=5.0) as rt:
+        server = await serve()
+        assert (await rt.version()).runtime_name == "fake"
+        await server.stop(None)
+        with pytest.raises(CRIError) as info:
+            await rt.version()
+        assert info.value.is_unavailable
+        server = await serve()
+        try:
+            assert (await rt.version()).runtime_name == "fake"
+        finally:
+            await server.stop(None)

@@ -22,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 
 from pinnace.kubelet.probes.gofmt import go_duration, go_quote
 from pinnace.kubelet.probes.handlers import (
@@ -585,20 +587,13 @@ async def test_exec_timeout_is_failure() -> None:
 
 
 async def test_exec_deadline_exceeded_from_cri_is_a_timeout() -> None:
-    err = grpc.aio.AioRpcError(
-        grpc.StatusCode.DEADLINE_EXCEEDED, grpc.aio.Metadata(), grpc.aio.Metadata(), "late"
-    )
+    err = GRPCError(Status.DEADLINE_EXCEEDED, "late")
     out = await probe_exec(FakeExec(err), "cid", ["true"], 2)
     assert out == ProbeOutcome(Result.FAILURE, 'command timed out: "true" timed out after 2s')
 
 
 async def test_exec_runtime_error_is_unknown() -> None:
-    err = grpc.aio.AioRpcError(
-        grpc.StatusCode.NOT_FOUND,
-        grpc.aio.Metadata(),
-        grpc.aio.Metadata(),
-        "container is not created or running",
-    )
+    err = GRPCError(Status.NOT_FOUND, "container is not created or running")
     out = await probe_exec(FakeExec(err), "cid", ["true"], 1)
     assert out == ProbeOutcome(
         Result.UNKNOWN,
@@ -667,7 +662,7 @@ def test_go_formatting() -> None:
 class CRIErrorLike(Exception):
     """Shaped like pinnace.kubelet.cri.CRIError (code attribute, message)."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: Status, message: str) -> None:
         super().__init__(f"ExecSync: {code.name}: {message}")
         self.code = code
         self.message = message
@@ -685,10 +680,10 @@ async def test_exec_accepts_cri_client_shapes() -> None:
         return ExecSyncResponseLike(3, b"o", b"e")
 
     assert await probe_exec(exec_sync, "cid", ["x"], 1) == ProbeOutcome(Result.FAILURE, "oe")
-    late = FakeExec(CRIErrorLike(grpc.StatusCode.DEADLINE_EXCEEDED, "timeout 1s exceeded"))
+    late = FakeExec(CRIErrorLike(Status.DEADLINE_EXCEEDED, "timeout 1s exceeded"))
     out = await probe_exec(late, "cid", ["x"], 1)
     assert out == ProbeOutcome(Result.FAILURE, 'command timed out: "x" timed out after 1s')
-    gone = FakeExec(CRIErrorLike(grpc.StatusCode.NOT_FOUND, "no such container"))
+    gone = FakeExec(CRIErrorLike(Status.NOT_FOUND, "no such container"))
     out = await probe_exec(gone, "cid", ["x"], 1)
     assert out == ProbeOutcome(
         Result.UNKNOWN, "rpc error: code = NotFound desc = no such container"
