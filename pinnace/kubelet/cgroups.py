@@ -1,11 +1,15 @@
-"""Pod cgroups: the ``/kubepods[/burstable|/besteffort]/pod<uid>`` directories.
+"""Pod cgroups: the ``/kubepods[/burstable|/besteffort]/pod<uid>`` directories,
+and the QoS-level cgroups above them.
 
 The kubelet makes a pod's cgroup and sets its limits (CPU shares, CFS quota,
 memory limit: ``podconfig.pod_resources``) before the sandbox starts, as
 upstream's pod container manager does; runc then puts the sandbox and the
 containers inside it (the sandbox config names it as their parent, see
 ``podconfig.pod_cgroup_parent``). runc never removes it; the kubelet does
-when the pod is gone. Works on cgroup v1 (one directory per controller
+when the pod is gone. ``apply_qos_resources`` sizes ``/kubepods`` to what the
+node gives pods and weighs ``burstable`` and ``besteffort`` against each other
+(``podconfig.qos_resources``); the kubelet calls it at start and whenever its
+set of pods changes, as upstream's QoS container manager does. Works on cgroup v1 (one directory per controller
 hierarchy under ``/sys/fs/cgroup``), v2 and hybrid layouts.
 """
 
@@ -16,9 +20,14 @@ import logging
 import os
 from pathlib import Path
 
-from pinnace.kubelet.podconfig import CPU_PERIOD_US, PodResources
+from pinnace.kubelet.podconfig import CPU_PERIOD_US, PodResources, QOSResources
 
-__all__ = ["apply_pod_resources", "pod_cgroup_names", "remove_pod_cgroups"]
+__all__ = [
+    "apply_pod_resources",
+    "apply_qos_resources",
+    "pod_cgroup_names",
+    "remove_pod_cgroups",
+]
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +120,33 @@ def apply_pod_resources(parent: str, res: PodResources, *, root: Path = CGROUP_R
         d.mkdir(parents=True, exist_ok=True)
         if res.memory_limit:
             _write(d / "memory.limit_in_bytes", str(res.memory_limit))
+
+
+def apply_qos_resources(res: QOSResources, *, root: Path = CGROUP_ROOT) -> None:
+    """Make ``/kubepods``, ``/kubepods/burstable`` and ``/kubepods/besteffort``
+    and give them ``res`` (best effort, like :func:`apply_pod_resources`)."""
+    levels = (
+        ("kubepods", res.pods_cpu_shares, res.pods_memory_limit),
+        ("kubepods/burstable", res.burstable_cpu_shares, None),
+        ("kubepods/besteffort", res.besteffort_cpu_shares, None),
+    )
+    if (root / "cgroup.controllers").exists():  # pure v2
+        _enable_v2_controllers(root, "/kubepods/burstable")
+        for rel, shares, memory in levels:
+            d = root / rel
+            d.mkdir(parents=True, exist_ok=True)
+            _write(d / "cpu.weight", str(_shares_to_weight(shares)))
+            if rel == "kubepods":
+                _write(d / "memory.max", str(memory) if memory else "max")
+        return
+    cpu, memory_root = root / "cpu", root / "memory"
+    for rel, shares, memory in levels:
+        if cpu.is_dir():
+            d = cpu / rel
+            d.mkdir(parents=True, exist_ok=True)
+            _write(d / "cpu.shares", str(shares))
+        if memory_root.is_dir():
+            d = memory_root / rel
+            d.mkdir(parents=True, exist_ok=True)
+            if rel == "kubepods":
+                _write(d / "memory.limit_in_bytes", str(memory) if memory else "-1")

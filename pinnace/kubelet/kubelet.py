@@ -27,6 +27,7 @@ from pinnace.client import Client, ClientConfig, Obj
 from pinnace.client.events import EventRecorder
 from pinnace.client.informer import Informer
 from pinnace.client.objects import PODS
+from pinnace.kubelet.cgroups import apply_qos_resources
 from pinnace.kubelet.cni import (
     enable_bridge_netfilter,
     ensure_bridge,
@@ -38,7 +39,8 @@ from pinnace.kubelet.config import KubeletConfig
 from pinnace.kubelet.cri.client import CRIError, RuntimeClient
 from pinnace.kubelet.eviction import EVICTED, Eviction, EvictionManager, active
 from pinnace.kubelet.images import ImageManager
-from pinnace.kubelet.node import NodeAgent, RuntimeState, node_addresses
+from pinnace.kubelet.node import NodeAgent, RuntimeState, host_capacity, node_addresses
+from pinnace.kubelet.podconfig import qos_resources
 from pinnace.kubelet.podworker import PodServices, PodSyncer, PodWorkers
 from pinnace.kubelet.runtime import RuntimeView
 
@@ -83,6 +85,8 @@ class Kubelet:
         self.prober: Any = None
         self.volumes: Any = None
         self._liveness: dict[tuple[str, str], str] = {}
+        self._qos_lock = asyncio.Lock()
+        self._capacity: dict[str, str] | None = None
 
     # --- runtime --------------------------------------------------------------------------
 
@@ -282,6 +286,7 @@ class Kubelet:
                 if self.prober is not None and hasattr(self.prober, "run"):
                     tg.create_task(self.prober.run(), name="kubelet-probes")
                 tg.create_task(self._trim_loop(), name="kubelet-trim")
+                tg.create_task(self._qos_loop(), name="kubelet-qos")
                 tg.create_task(self._eviction_manager().run(), name="kubelet-eviction")
                 self.ready.set()
         finally:
@@ -318,6 +323,34 @@ class Kubelet:
         if cfg.service_cidr:
             ensure_service_route(cfg.service_cidr, cfg.cni_bridge)
         enable_bridge_netfilter()
+
+    async def update_qos_cgroups(self) -> None:
+        """Size the QoS-level cgroups for the pods this node runs now (one
+        update at a time, each from the pods of that moment)."""
+        cfg = self.config
+        async with self._qos_lock:
+            if self._capacity is None:
+                self._capacity = host_capacity(cfg.root_dir, max_pods=cfg.max_pods)
+            pods = [
+                p
+                for p in (self.informer.list() if self.informer is not None else [])
+                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            ]
+            res = qos_resources(pods, self._capacity, (cfg.kube_reserved, cfg.system_reserved))
+            await asyncio.to_thread(apply_qos_resources, res, root=cfg.cgroup_root)
+
+    async def _qos_loop(self) -> None:
+        """Upstream refreshes the QoS cgroups every minute besides on pod
+        changes; that also covers pods adopted after a restart. The first
+        update waits for the pod list (at most 30 s)."""
+        if self.informer is not None:
+            await self.informer.wait_synced(30.0)
+        while True:
+            try:
+                await self.update_qos_cgroups()
+            except OSError as e:
+                log.warning("updating the QoS cgroups: %s", e)
+            await asyncio.sleep(60.0)
 
     async def _trim_loop(self) -> None:
         """Give freed memory back to the system now and then: start-up (imports,

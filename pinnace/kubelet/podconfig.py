@@ -23,6 +23,7 @@ tested without a runtime. The rules are upstream's (kuberuntime):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -200,6 +201,49 @@ def pod_resources(pod: Obj) -> PodResources:
     if qos == "Guaranteed" or declared("memory"):
         memory = int(_pod_total(pod, "memory", 1))
     return PodResources(cpu_shares=shares, cpu_quota=quota, memory_limit=memory)
+
+
+def _cpu_shares(cores: Fraction) -> int:
+    """``MilliCPUToShares``: 1024 shares per core, within the kernel's bounds."""
+    return max(MIN_SHARES, min(MAX_SHARES, int(cores * 1024))) if cores > 0 else MIN_SHARES
+
+
+@dataclass(frozen=True)
+class QOSResources:
+    """What the QoS-level cgroups get (upstream's node allocatable enforcement
+    for ``pods`` and its QoS container manager): ``/kubepods`` is capped at the
+    node's capacity minus kube and system reservations; ``/kubepods/besteffort``
+    gets the minimum CPU shares; ``/kubepods/burstable`` the shares of its pods'
+    summed CPU requests. Guaranteed pods sit directly under ``/kubepods``."""
+
+    pods_cpu_shares: int
+    pods_memory_limit: int | None
+    burstable_cpu_shares: int
+    besteffort_cpu_shares: int = MIN_SHARES
+
+
+def qos_resources(
+    pods: Iterable[Obj], capacity: Mapping[str, str], reserved: Iterable[Mapping[str, str]]
+) -> QOSResources:
+    """The QoS cgroups' resources for the node's ``capacity``, the reservations
+    (``--kube-reserved``, ``--system-reserved``) and its active pods."""
+    reservations = list(reserved)
+
+    def left(name: str) -> Fraction | None:
+        if name not in capacity:
+            return None
+        minus = sum((_q(r.get(name)) for r in reservations), Fraction(0))
+        return max(_q(capacity[name]) - minus, Fraction(0))
+
+    cpu, memory = left("cpu"), left("memory")
+    burstable = sum(
+        (_pod_total(p, "cpu", 0) for p in pods if qos_class(p) == "Burstable"), Fraction(0)
+    )
+    return QOSResources(
+        pods_cpu_shares=_cpu_shares(cpu) if cpu is not None else MAX_SHARES,
+        pods_memory_limit=int(memory) if memory else None,
+        burstable_cpu_shares=_cpu_shares(burstable),
+    )
 
 
 def pod_cgroup_parent(pod: Obj) -> str:

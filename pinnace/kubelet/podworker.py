@@ -48,6 +48,7 @@ from pinnace.kubelet.podconfig import (
     container_hash,
     pod_cgroup_parent,
     pod_resources,
+    qos_class,
     sandbox_config,
 )
 from pinnace.kubelet.runtime import ContainerInfo, PodRuntime, RuntimeView
@@ -60,6 +61,10 @@ log = logging.getLogger("pinnace.kubelet.pods")
 TERMINATION_MESSAGE_LIMIT = 4096
 FALLBACK_LOG_LINES = 80
 FALLBACK_LOG_BYTES = 2048
+
+
+async def _nothing() -> None:
+    return None
 
 
 @dataclass
@@ -86,6 +91,8 @@ class PodServices:
     """(pod_uid, name) -> failure message once after a liveness/startup failure"""
     event: Callable[[Obj, str, str, str, str], None]
     """event(pod, type, reason, message, field_path)"""
+    update_qos: Callable[[], Awaitable[None]] = _nothing
+    """Resize the QoS-level cgroups for the node's current pods."""
 
 
 class VolumeSetupError(Exception):
@@ -432,6 +439,8 @@ class PodSyncer:
         uid = pod["metadata"]["uid"]
         self.pod_dir(uid).mkdir(parents=True, exist_ok=True)
         self.log_dir(pod).mkdir(parents=True, exist_ok=True)
+        if qos_class(pod) == "Burstable":  # its CPU requests join the burstable cgroup's
+            await self.svc.update_qos()
         await asyncio.to_thread(
             apply_pod_resources, pod_cgroup_parent(pod), pod_resources(pod),
             root=self.config.cgroup_root,
@@ -602,6 +611,7 @@ class PodSyncer:
             log.warning("tearing down volumes of pod %s: %s", uid, e)
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
         await asyncio.to_thread(remove_pod_cgroups, uid, root=self.config.cgroup_root)
+        await self.svc.update_qos()
         if rt.name:
             d = self.config.logs_dir / f"{rt.namespace}_{rt.name}_{uid}"
             shutil.rmtree(d, ignore_errors=True)

@@ -168,6 +168,7 @@ def build(k: Kubelet) -> PodServices:
         is_started=prober.is_started,
         liveness_failed=liveness_failed,
         event=k.event,
+        update_qos=k.update_qos_cgroups,
     )
 
 

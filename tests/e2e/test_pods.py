@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pinnace.api.quantity import parse_quantity
 from tests.cluster import free_port
 from tests.node_cluster import NodeCluster
 
@@ -316,6 +317,21 @@ spec:
         assert any(t.read_text().strip() for t in tasks)
         g_dir = f"memory/kubepods/pod{exact['metadata']['uid']}/memory.limit_in_bytes"
         assert _cgroup_file(g_dir).read_text().strip() == str(32 << 20)
+    # The QoS level above: /kubepods holds at most the node's capacity less its
+    # reservations, best-effort pods weigh the minimum, burstable ones at least
+    # this pod's requests (200m: 204 shares).
+    node = json.loads(c.kubectl("get", "node", limited["spec"]["nodeName"], "-o", "json").stdout)
+    capacity = parse_quantity(node["status"]["capacity"]["memory"])
+    allocatable = parse_quantity(node["status"]["allocatable"]["memory"])
+    if v2:
+        pods_memory = int(_cgroup_file("x/kubepods/memory.max").read_text())
+        assert _cgroup_file("x/kubepods/besteffort/cpu.weight").read_text().strip() == "1"
+        assert int(_cgroup_file("x/kubepods/burstable/cpu.weight").read_text()) >= 8
+    else:
+        pods_memory = int(_cgroup_file("memory/kubepods/memory.limit_in_bytes").read_text())
+        assert _cgroup_file("cpu/kubepods/besteffort/cpu.shares").read_text().strip() == "2"
+        assert int(_cgroup_file("cpu/kubepods/burstable/cpu.shares").read_text()) >= 204
+    assert allocatable <= pods_memory <= capacity
     c.kubectl("delete", "pod", "limited", "exact", "--wait=false")
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pinnace.kubelet.cgroups import apply_pod_resources, remove_pod_cgroups
-from pinnace.kubelet.podconfig import PodResources, pod_resources
+from pinnace.kubelet.cgroups import apply_pod_resources, apply_qos_resources, remove_pod_cgroups
+from pinnace.kubelet.podconfig import PodResources, QOSResources, pod_resources, qos_resources
 
 
 def test_removes_the_pod_cgroup_in_every_hierarchy_and_leaves_others(tmp_path: Path) -> None:
@@ -100,3 +100,56 @@ def test_apply_pod_resources_on_cgroup_v2(tmp_path: Path) -> None:
     assert (d / "memory.max").read_text() == str(1 << 26)
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
     assert (tmp_path / "kubepods" / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+
+
+# --- QoS-level cgroups ---------------------------------------------------------------------
+
+
+def test_qos_resources_from_capacity_reservations_and_burstable_requests() -> None:
+    capacity = {"cpu": "4", "memory": "8Gi", "pods": "110"}
+    pods = [
+        _pod([_c("a", requests={"cpu": "250m"})]),  # burstable
+        _pod([_c("a", requests={"cpu": "500m", "memory": "1Mi"}, limits={"memory": "2Mi"})]),
+        _pod([_c("a", limits={"cpu": "1", "memory": "1Gi"})]),  # guaranteed: not counted
+        _pod([_c("a")]),  # best effort
+        _pod([_c("a", requests={"memory": "10Mi"})]),  # burstable without CPU
+    ]
+    res = qos_resources(pods, capacity, ({"cpu": "500m", "memory": "1Gi"}, {"memory": "512Mi"}))
+    assert res == QOSResources(
+        pods_cpu_shares=int(3.5 * 1024),
+        pods_memory_limit=(8 << 30) - (1 << 30) - (512 << 20),
+        burstable_cpu_shares=int(0.75 * 1024),
+        besteffort_cpu_shares=2,
+    )
+    # no burstable pods: the minimum; reservations larger than capacity: zero memory
+    empty = qos_resources([], capacity, ({"memory": "9Gi"},))
+    assert empty.burstable_cpu_shares == 2
+    assert empty.pods_memory_limit is None
+
+
+def test_apply_qos_resources_on_cgroup_v1(tmp_path: Path) -> None:
+    for h in ("cpu,cpuacct", "memory"):
+        (tmp_path / h).mkdir()
+    (tmp_path / "cpu").symlink_to("cpu,cpuacct")
+    apply_qos_resources(QOSResources(2048, 1 << 30, 300), root=tmp_path)
+    cpu, mem = tmp_path / "cpu" / "kubepods", tmp_path / "memory" / "kubepods"
+    assert (cpu / "cpu.shares").read_text() == "2048"
+    assert (cpu / "burstable" / "cpu.shares").read_text() == "300"
+    assert (cpu / "besteffort" / "cpu.shares").read_text() == "2"
+    assert (mem / "memory.limit_in_bytes").read_text() == str(1 << 30)
+    assert (mem / "burstable").is_dir() and (mem / "besteffort").is_dir()
+    assert not (mem / "burstable" / "memory.limit_in_bytes").exists()
+    apply_qos_resources(QOSResources(2048, None, 2), root=tmp_path)
+    assert (mem / "memory.limit_in_bytes").read_text() == "-1"
+    assert (cpu / "burstable" / "cpu.shares").read_text() == "2"
+
+
+def test_apply_qos_resources_on_cgroup_v2(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids")
+    apply_qos_resources(QOSResources(4096, 2 << 30, 1024), root=tmp_path)
+    d = tmp_path / "kubepods"
+    assert (d / "cpu.weight").read_text() == "157"
+    assert (d / "memory.max").read_text() == str(2 << 30)
+    assert (d / "burstable" / "cpu.weight").read_text() == "39"
+    assert (d / "besteffort" / "cpu.weight").read_text() == "1"
+    assert (d / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
