@@ -136,6 +136,19 @@ def _should_restart(policy: str, c: ContainerInfo) -> bool:
     return False
 
 
+MIN_STOP_GRACE = 2
+
+
+def stop_grace(grace: int, pre_stop_seconds: float) -> int:
+    """The seconds StopContainer gets after a preStop hook that took
+    ``pre_stop_seconds`` of the ``grace`` period. As upstream's
+    ``killContainer``: the hook's time counts in whole seconds, and a
+    container always keeps at least 2 s between SIGTERM and SIGKILL, unless
+    the grace period itself is shorter (0 is an immediate kill)."""
+    left = grace - int(pre_stop_seconds)
+    return max(left, min(grace, MIN_STOP_GRACE))
+
+
 class PodSyncer:
     def __init__(
         self,
@@ -564,7 +577,7 @@ class PodSyncer:
                 err = f"PreStop hook for container {c.name} did not complete in {grace}s"
             if err:
                 self.svc.event(pod, "Warning", "FailedPreStopHook", err, "")
-        left = max(int(grace - (time.monotonic() - started)), 0)
+        left = stop_grace(grace, time.monotonic() - started)
         try:
             await self.runtime.stop_container(c.id, left, timeout=left + 30)
         except CRIError as e:
