@@ -11,6 +11,7 @@ their workers wake up.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -124,6 +125,18 @@ class RuntimeView:
         """Refresh ``pods``; returns the UIDs whose runtime state changed."""
         sandboxes = await self.runtime.list_pod_sandbox()
         containers = await self.runtime.list_containers()
+        # The per-object status calls run concurrently: while pods start in a
+        # batch the runtime answers each slowly, and one after another they
+        # made a relist (which every starting pod waits for) take seconds.
+        ips = dict(
+            zip(
+                [sb.id for sb in sandboxes],
+                await asyncio.gather(
+                    *(self._ip(sb.id, sb.state == cri.SANDBOX_READY) for sb in sandboxes)
+                ),
+                strict=True,
+            )
+        )
         pods: dict[str, PodRuntime] = {}
         for sb in sandboxes:
             uid = sb.labels.get(LABEL_POD_UID) or sb.metadata.uid
@@ -132,8 +145,9 @@ class RuntimeView:
             pod.namespace = sb.metadata.namespace
             ready = sb.state == cri.SANDBOX_READY
             pod.sandboxes.append(
-                SandboxInfo(sb.id, sb.metadata.attempt, ready, sb.created_at, await self._ip(sb.id, ready))
+                SandboxInfo(sb.id, sb.metadata.attempt, ready, sb.created_at, ips[sb.id])
             )  # fmt: skip
+        infos: list[ContainerInfo] = []
         for c in containers:
             uid = c.labels.get(LABEL_POD_UID)
             if not uid:
@@ -154,8 +168,9 @@ class RuntimeView:
                 hash=c.annotations.get(ANN_CONTAINER_HASH, ""),
                 annotations=dict(c.annotations),
             )
-            await self._fill_status(info)
+            infos.append(info)
             pod.containers.append(info)
+        await asyncio.gather(*(self._fill_status(info) for info in infos))
         for pod in pods.values():
             pod.sandboxes.sort(key=lambda s: s.created_at, reverse=True)
             pod.containers.sort(key=lambda c: (c.attempt, c.created_at), reverse=True)

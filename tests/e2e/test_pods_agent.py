@@ -204,7 +204,18 @@ def test_agent_removes_pods_deleted_while_it_was_down(node_cluster: NodeCluster)
     from pinnace.kubelet.cri.client import RuntimeClient
 
     c = node_cluster
-    c.kubectl("run", "orphan", "--image=busybox", "--restart=Never", "--", "sleep", "3600")
+    # sleep ignores SIGTERM as PID 1: the new agent, which knows the pod only
+    # from its containers' labels, kills it after the grace period they record
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: orphan}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 3
+  containers: [{name: orphan, image: busybox, command: ["sleep", "3600"]}]
+"""
+    c.kubectl("apply", "-f", "-", input=manifest)
     uid = c.wait_pod("orphan", _ready)["metadata"]["uid"]
     sock = str(c.agent_dir / "containerd" / "containerd.sock")
 

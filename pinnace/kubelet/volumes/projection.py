@@ -26,6 +26,7 @@ cached per :class:`Fetcher` (one per setup/refresh pass).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Mapping
@@ -71,25 +72,30 @@ class ProjectionError(Exception):
 
 
 class Fetcher:
-    """ConfigMaps and Secrets of one namespace, read at most once per pass."""
+    """ConfigMaps and Secrets of one namespace, read at most once per pass
+    (concurrent asks for the same object share one request)."""
 
     def __init__(self, client: Client, namespace: str) -> None:
         self.client = client
         self.namespace = namespace
-        self._cache: dict[tuple[str, str], Obj | None] = {}
+        self._cache: dict[tuple[str, str], asyncio.Task[Obj | None]] = {}
 
     async def _get(self, resource: ResourceRef, what: str, name: str) -> Obj | None:
         key = (what, name)
-        if key not in self._cache:
-            try:
-                self._cache[key] = await self.client.get(resource, name, namespace=self.namespace)
-            except NotFound:
-                self._cache[key] = None
-            except ApiError as e:
-                raise ProjectionError(
-                    f"failed to get {what} {self.namespace}/{name}: {e.message or e}"
-                ) from e
-        return self._cache[key]
+        task = self._cache.get(key)
+        if task is None:
+            task = self._cache[key] = asyncio.ensure_future(self._fetch(resource, what, name))
+        return await asyncio.shield(task)
+
+    async def _fetch(self, resource: ResourceRef, what: str, name: str) -> Obj | None:
+        try:
+            return await self.client.get(resource, name, namespace=self.namespace)
+        except NotFound:
+            return None
+        except ApiError as e:
+            raise ProjectionError(
+                f"failed to get {what} {self.namespace}/{name}: {e.message or e}"
+            ) from e
 
     async def configmap(self, name: str) -> Obj | None:
         return await self._get(CONFIGMAPS, "configmap", name)
@@ -297,37 +303,43 @@ async def projected_payload(
 ) -> Payload:
     """A ``projected`` volume's files; errors of all sources are joined."""
     default_mode = _mode(source.get("defaultMode"), DEFAULT_MODE)
+
+    async def one(src: Obj) -> Payload:
+        if src.get("configMap") is not None:
+            return await configmap_payload(src["configMap"], fetcher, default_mode)
+        if src.get("secret") is not None:
+            return await secret_payload(src["secret"], fetcher, default_mode, name_field="name")
+        if src.get("downwardAPI") is not None:
+            return downward_api_payload(
+                src["downwardAPI"].get("items") or [], pod, default_mode, node_allocatable
+            )
+        if src.get("serviceAccountToken") is not None:
+            tp = src["serviceAccountToken"]
+            # with fsUser/fsGroup the file starts 0600; fsGroup ownership makes it 0640
+            mode = 0o600 if (fs_user is not None or fs_group is not None) else default_mode
+            sa = str((pod.get("spec") or {}).get("serviceAccountName") or "default")
+            token = await tokens.get(
+                pod, sa, str(tp.get("audience") or ""), int(tp.get("expirationSeconds") or 3600)
+            )
+            return {str(tp.get("path") or "token"): FileProjection(token.encode(), mode, fs_user)}
+        if src.get("clusterTrustBundle") is not None:
+            raise ProjectionError("clusterTrustBundle projections are not supported")
+        return {}
+
+    # The sources' API reads (the token request, the CA ConfigMap of every
+    # kube-api-access volume) go out together; results merge in source order.
+    results = await asyncio.gather(
+        *(one(src) for src in source.get("sources") or []), return_exceptions=True
+    )
     payload: Payload = {}
     errors: list[str] = []
-    for src in source.get("sources") or []:
-        try:
-            if src.get("configMap") is not None:
-                payload.update(await configmap_payload(src["configMap"], fetcher, default_mode))
-            elif src.get("secret") is not None:
-                payload.update(
-                    await secret_payload(src["secret"], fetcher, default_mode, name_field="name")
-                )
-            elif src.get("downwardAPI") is not None:
-                payload.update(
-                    downward_api_payload(
-                        src["downwardAPI"].get("items") or [], pod, default_mode, node_allocatable
-                    )
-                )
-            elif src.get("serviceAccountToken") is not None:
-                tp = src["serviceAccountToken"]
-                # with fsUser/fsGroup the file starts 0600; fsGroup ownership makes it 0640
-                mode = 0o600 if (fs_user is not None or fs_group is not None) else default_mode
-                sa = str((pod.get("spec") or {}).get("serviceAccountName") or "default")
-                token = await tokens.get(
-                    pod, sa, str(tp.get("audience") or ""), int(tp.get("expirationSeconds") or 3600)
-                )
-                payload[str(tp.get("path") or "token")] = FileProjection(
-                    token.encode(), mode, fs_user
-                )
-            elif src.get("clusterTrustBundle") is not None:
-                raise ProjectionError("clusterTrustBundle projections are not supported")
-        except ProjectionError as e:
-            errors.append(str(e))
+    for result in results:
+        if isinstance(result, ProjectionError):
+            errors.append(str(result))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            payload.update(result)
     if errors:
         raise ProjectionError(_aggregate(errors))
     return payload

@@ -3,6 +3,7 @@ memory-backed volumes are in test_volumes_tmpfs.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import socket
@@ -716,3 +717,56 @@ async def test_container_mount_errors(
         manager.container_mounts(pod, container, paths, env=[("UP", "..")])
     assert err.value.message == message
     assert os.listdir(outside) == []
+
+
+class GatedClient(FakeClient):
+    """Holds every read until ``expect`` reads are in flight at once, then lets
+    them all through: serial reads would never get there."""
+
+    def __init__(self, expect: int) -> None:
+        super().__init__()
+        self.expect = expect
+        self.in_flight = 0
+        self.gets: list[str] = []
+        self.gate = asyncio.Event()
+
+    async def _arrive(self) -> None:
+        self.in_flight += 1
+        if self.in_flight >= self.expect:
+            self.gate.set()
+        await asyncio.wait_for(self.gate.wait(), 5)
+
+    async def get(self, resource: Any, name: str, *, namespace: str | None = None) -> Obj:
+        self.gets.append(name)
+        await self._arrive()
+        return await super().get(resource, name, namespace=namespace)
+
+    async def create(self, resource: Any, obj: Obj, **kw: Any) -> Obj:
+        await self._arrive()
+        return await super().create(resource, obj, **kw)
+
+
+async def test_projected_sources_are_fetched_together(tmp_path: Path) -> None:
+    # token request + ConfigMap + Secret in flight at once; the ConfigMap named
+    # by two sources is read once
+    client = GatedClient(expect=3)
+    client.put("configmaps", {"metadata": {"name": "cfg", "namespace": "ns1"}, "data": {"a": "1"}})
+    client.put(
+        "secrets",
+        {"metadata": {"name": "creds", "namespace": "ns1"}, "data": {"user": "YWRtaW4="}},
+    )
+    vol = kube_api_access()
+    vol["projected"]["sources"].append(
+        {"configMap": {"name": "cfg", "items": [{"key": "a", "path": "again"}]}}
+    )
+    manager = VolumeManager(
+        tmp_path / "pods",
+        client,  # type: ignore[arg-type]
+        node_name="n",
+        memory_backed_secrets=False,
+    )
+    p = (await manager.setup(make_pod([vol])))["kube-api-access"]
+    assert (p / "token").read_text() == "token-1"
+    assert (p / "ca.crt").read_text() == (p / "again").read_text() == "1"
+    assert (p / "user").read_text() == "admin"
+    assert sorted(client.gets) == ["cfg", "creds"]
