@@ -62,7 +62,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pinnace.client import PODS, Client, ClientConfig  # noqa: E402
+from pinnace.client import PODS, Client, ClientConfig, ResourceRef  # noqa: E402
+from pinnace.client.errors import AlreadyExists  # noqa: E402
+
+SERVICE_ACCOUNTS = ResourceRef("", "v1", "serviceaccounts", True, "ServiceAccount")
 
 PINNACE = [sys.executable, "-m", "pinnace"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -179,6 +182,13 @@ async def drive(
     """Create the pods and watch them bound: (send times, bound times, t0, t_created)."""
     cfg = ClientConfig.from_kubeconfig(kubeconfig).with_rate_limits(0, 0)
     async with Client.from_config(cfg) as client, Client.from_config(cfg) as watcher:
+        # The server runs without its controller manager, whose service-account
+        # controller would make this; ServiceAccount admission refuses pods
+        # (after ~1.5 s of retries each) until it exists.
+        with contextlib.suppress(AlreadyExists):
+            await client.create(
+                SERVICE_ACCOUNTS, {"metadata": {"name": "default"}}, namespace=NAMESPACE
+            )
         listed = await client.list(PODS, namespace=NAMESPACE, limit=1)
         rv = str(listed["metadata"]["resourceVersion"])
         sent: dict[str, float] = {}

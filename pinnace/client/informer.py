@@ -135,14 +135,33 @@ class Store:
                     if not keys:
                         del index[value]
 
+    def _reindex(self, key: str, old: Obj, new: Obj) -> None:
+        """Move ``key`` in the indexes whose values differ between ``old`` and ``new``
+        (most updates change none: the index sets keep the key string the item
+        dict already holds, instead of a second copy)."""
+        for name, fn in self._indexers.items():
+            before, after = list(fn(old)), list(fn(new))
+            if before == after:
+                continue
+            index = self._indices[name]
+            for value in before:
+                keys = index.get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[value]
+            for value in after:
+                index.setdefault(value, set()).add(key)
+
     def put(self, obj: Obj) -> Obj | None:
         """Add or replace ``obj``; return the previous object under its key."""
         key = key_of(obj)
         old = self._items.get(key)
-        if old is not None:
-            self._unindex(key, old)
         self._items[key] = obj
-        self._index(key, obj)
+        if old is None:
+            self._index(key, obj)
+        else:
+            self._reindex(key, old, obj)
         return old
 
     def remove(self, key: str) -> Obj | None:
@@ -231,6 +250,12 @@ class Informer:
         #: applied to every object before it is stored or handed to handlers
         #: (client-go's ``SetTransform``), e.g. :func:`trim_for_cache`
         self.transform = transform
+        # a transform with ``transform_with_previous(obj, previous)`` (e.g.
+        # :class:`~pinnace.client.compact.CacheCompactor`) also gets the cached
+        # version the object replaces
+        self._transform_prev: Callable[[Obj, Obj | None], Obj] | None = getattr(
+            transform, "transform_with_previous", None
+        )
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
@@ -353,7 +378,7 @@ class Informer:
 
     async def replace(self, items: _Objs, resource_version: str) -> None:
         if self.transform is not None:
-            items = [self.transform(o) for o in items]
+            items = [self._transformed(o) for o in items]
         old_items = {key_of(o): o for o in self.store.list()}
         self.store.replace(items)
         for obj in items:
@@ -369,7 +394,7 @@ class Informer:
     async def event(self, event: WatchEvent) -> None:
         obj = event.object
         if self.transform is not None and obj:
-            obj = self.transform(obj)
+            obj = self._transformed(obj)
         if event.type == DELETED:
             old = self.store.remove(key_of(obj))
             await self._dispatch_delete(obj if obj else (old or {}))
@@ -379,6 +404,12 @@ class Informer:
             await self._dispatch_add(obj)
         else:
             await self._dispatch_update(old, obj)
+
+    def _transformed(self, obj: Obj) -> Obj:
+        if self._transform_prev is not None:
+            return self._transform_prev(obj, self.store.get(key_of(obj)))
+        assert self.transform is not None
+        return self.transform(obj)
 
     async def _dispatch_add(self, obj: Obj) -> None:
         for h in list(self._handlers):

@@ -29,6 +29,7 @@ any async iterator of byte chunks into lines. Nothing else in
 
 from __future__ import annotations
 
+import asyncio.sslproto
 import contextlib
 import os
 import ssl
@@ -54,6 +55,14 @@ __all__ = [
 
 
 UNIX_SCHEME = "unix://"
+
+# asyncio gives every TLS connection a 256 KiB read buffer (zero-filled, so
+# all of it resident): a component's pool of 100 keep-alive connections, or
+# the API server's connections from them, cost 25 MB each way. 64 KiB still
+# holds four full TLS records per read. Set once for the process: every
+# pinnace process that speaks TLS imports this module.
+TLS_READ_BUFFER = 64 * 1024
+asyncio.sslproto.SSLProtocol.max_size = min(asyncio.sslproto.SSLProtocol.max_size, TLS_READ_BUFFER)
 
 
 class TransportError(ConnectionError):

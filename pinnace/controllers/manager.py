@@ -36,8 +36,8 @@ from pinnace.client import (
     Clock,
     LeaderElector,
     SharedInformerFactory,
-    trim_for_cache,
 )
+from pinnace.client.compact import CacheCompactor
 from pinnace.controllers.base import Controller, ControllerContext
 from pinnace.controllers.registry import CONTROLLERS, select_controllers
 
@@ -92,7 +92,7 @@ async def run_controller_manager(
     log.info("controller manager: controllers %s", ", ".join(selected) or "(none)")
 
     async def run_controllers() -> None:
-        factory = SharedInformerFactory(client, clock=clock, transform=trim_for_cache)
+        factory = SharedInformerFactory(client, clock=clock, transform=CacheCompactor())
         ctx = ControllerContext(client, factory, clock, workers=dict(workers or {}))
         controllers = [CONTROLLERS[name].factory(ctx) for name in selected]
         try:

@@ -280,3 +280,12 @@ async def test_client_rate_limiter_throttles() -> None:
     await clock.advance(0.2)
     assert calls == [0.0, 0.0, 0.2, 0.4]
     await asyncio.gather(*tasks)
+
+
+def test_tls_read_buffers_are_bounded() -> None:
+    # asyncio's default gives every TLS connection 256 KiB of resident buffer
+    import asyncio.sslproto
+
+    import pinnace.client.transport as transport
+
+    assert asyncio.sslproto.SSLProtocol.max_size <= transport.TLS_READ_BUFFER == 64 * 1024
