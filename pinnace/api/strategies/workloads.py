@@ -54,11 +54,26 @@ def _validate_status_counts(status: Obj, fields: tuple[str, ...]) -> list[FieldE
     if is_int(replicas):
         for f in fields:
             v = status.get(f)
-            if f != "replicas" and is_int(v) and v > replicas:
+            # a Deployment's unavailableReplicas counts pods its ReplicaSets want
+            # but do not have yet, so it may exceed status.replicas (upstream
+            # does not bound it)
+            if f not in ("replicas", "unavailableReplicas") and is_int(v) and v > replicas:
                 errs.append(
                     FieldError.invalid(f"status.{f}", v, "cannot be greater than status.replicas")
                 )
     return errs
+
+
+def _available_within_ready(status: Obj) -> list[FieldError]:
+    """Deployments and ReplicaSets: an available pod is a ready one."""
+    available, ready = status.get("availableReplicas"), status.get("readyReplicas")
+    if is_int(available) and is_int(ready) and available > ready:
+        return [
+            FieldError.invalid(
+                "status.availableReplicas", available, "cannot be greater than readyReplicas"
+            )
+        ]
+    return []
 
 
 def _collision_decremented(new: Obj, old: Obj) -> list[FieldError]:
@@ -144,15 +159,7 @@ class DeploymentStrategy(_Workload):
 
     def validate_status_update(self, new: Obj, old: Obj) -> list[FieldError]:
         errs = super().validate_status_update(new, old)
-        st = as_dict(new.get("status"))
-        a, r = st.get("availableReplicas"), st.get("readyReplicas")
-        if is_int(a) and is_int(r) and a > r:
-            errs.append(
-                FieldError.invalid(
-                    "status.availableReplicas", a, "cannot be greater than readyReplicas"
-                )
-            )
-        return errs
+        return errs + _available_within_ready(as_dict(new.get("status")))
 
 
 def _validate_deployment_strategy(strategy: Obj) -> list[FieldError]:
@@ -202,6 +209,10 @@ class ReplicaSetStrategy(_Workload):
         errs += _validate_selector(spec, "deployment")
         errs += _validate_rs_template(spec, "ReplicaSet")
         return errs
+
+    def validate_status_update(self, new: Obj, old: Obj) -> list[FieldError]:
+        errs = super().validate_status_update(new, old)
+        return errs + _available_within_ready(as_dict(new.get("status")))
 
 
 # -- StatefulSet ----------------------------------------------------------------------------

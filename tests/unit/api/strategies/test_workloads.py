@@ -465,3 +465,26 @@ def test_cronjob_time_zone_and_name() -> None:
     assert messages(create(s, long)[1]) == [
         f'metadata.name: Invalid value: "{"a" * 53}": must be no more than 52 characters'
     ]
+
+
+def test_status_count_bounds() -> None:
+    # unavailableReplicas counts pods the ReplicaSets want but lack: not bounded
+    d = strategy("apps", "Deployment")
+    old = deployment(replicas=10)
+    new = copy.deepcopy(old)
+    new["status"] = {"replicas": 2, "unavailableReplicas": 10, "readyReplicas": 1}
+    assert d.validate_status_update(new, old) == []
+    new["status"].update(availableReplicas=2)
+    assert messages(d.validate_status_update(new, old)) == [
+        "status.availableReplicas: Invalid value: 2: cannot be greater than readyReplicas"
+    ]
+    rs = strategy("apps", "ReplicaSet")
+    new["status"] = {"replicas": 2, "readyReplicas": 3, "availableReplicas": 3}
+    assert messages(rs.validate_status_update(new, old)) == [
+        "status.readyReplicas: Invalid value: 3: cannot be greater than status.replicas",
+        "status.availableReplicas: Invalid value: 3: cannot be greater than status.replicas",
+    ]
+    new["status"] = {"replicas": 3, "readyReplicas": 1, "availableReplicas": 2}
+    assert messages(rs.validate_status_update(new, old)) == [
+        "status.availableReplicas: Invalid value: 2: cannot be greater than readyReplicas"
+    ]
