@@ -829,6 +829,20 @@ async def ensure_namespace(t: Target, name: str) -> None:
         ) as r:
             if r.status not in (201, 409):
                 raise RuntimeError(f"creating namespace {name}: {r.status} {await r.text()}")
+        # The server runs without its controller manager, whose service-account
+        # controller would make this; ServiceAccount admission refuses pods
+        # until it exists.
+        sa = orjson.dumps(
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
+        )
+        async with s.post(
+            f"/api/v1/namespaces/{name}/serviceaccounts",
+            data=sa,
+            ssl=ctx,
+            headers={"Content-Type": "application/json"},
+        ) as r:
+            if r.status not in (201, 409):
+                raise RuntimeError(f"creating {name}/default: {r.status} {await r.text()}")
 
 
 @contextlib.asynccontextmanager
