@@ -818,31 +818,24 @@ def ms(x: float) -> float:
 async def ensure_namespace(t: Target, name: str) -> None:
     if t.name == "baseline":
         return
+    # The server runs without its controller manager, whose service-account
+    # controller would make the namespace's default ServiceAccount;
+    # ServiceAccount admission refuses pods until it exists.
     ctx = t.certs.context()
-    async with aiohttp.ClientSession(base_url=t.base_url) as s:
-        body = orjson.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        async with s.post(
-            "/api/v1/namespaces",
-            data=body,
-            ssl=ctx,
-            headers={"Content-Type": "application/json"},
-        ) as r:
-            if r.status not in (201, 409):
-                raise RuntimeError(f"creating namespace {name}: {r.status} {await r.text()}")
-        # The server runs without its controller manager, whose service-account
-        # controller would make this; ServiceAccount admission refuses pods
-        # until it exists.
-        sa = orjson.dumps(
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
-        )
-        async with s.post(
+    objects = [
+        ("/api/v1/namespaces", {"kind": "Namespace", "metadata": {"name": name}}),
+        (
             f"/api/v1/namespaces/{name}/serviceaccounts",
-            data=sa,
-            ssl=ctx,
-            headers={"Content-Type": "application/json"},
-        ) as r:
-            if r.status not in (201, 409):
-                raise RuntimeError(f"creating {name}/default: {r.status} {await r.text()}")
+            {"kind": "ServiceAccount", "metadata": {"name": "default"}},
+        ),
+    ]
+    async with aiohttp.ClientSession(base_url=t.base_url) as s:
+        for path, obj in objects:
+            body = orjson.dumps({"apiVersion": "v1", **obj})
+            headers = {"Content-Type": "application/json"}
+            async with s.post(path, data=body, ssl=ctx, headers=headers) as r:
+                if r.status not in (201, 409):
+                    raise RuntimeError(f"creating {path} {name}: {r.status} {await r.text()}")
 
 
 @contextlib.asynccontextmanager

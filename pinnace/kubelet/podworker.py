@@ -287,8 +287,7 @@ class PodSyncer:
                 with contextlib.suppress(CRIError):
                     await self.runtime.stop_pod_sandbox(old.id)
                     await self.runtime.remove_pod_sandbox(old.id)
-            await self.relist()
-            rt = self.view.get(uid)
+            rt = await self.view.refresh_pod(uid)
             sandbox = rt.sandbox
             if sandbox is None or not sandbox.ready:
                 await self.report(pod, rt, st)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pinnace.kubelet.cri import api_pb2 as cri
@@ -120,11 +120,61 @@ class RuntimeView:
         self._status_cache: dict[str, cri.ContainerStatus] = {}
         self._ip_cache: dict[str, str] = {}
         self._fingerprints: dict[str, tuple[object, ...]] = {}
+        # refresh_pod: a sequence number per refresh, and each pod's latest
+        self._seq = 0
+        self._refreshed: dict[str, int] = {}
 
     async def relist(self) -> set[str]:
         """Refresh ``pods``; returns the UIDs whose runtime state changed."""
+        began = self._seq
         sandboxes = await self.runtime.list_pod_sandbox()
         containers = await self.runtime.list_containers()
+        pods = await self._build(sandboxes, containers)
+        live_ids = {c.id for c in containers} | {s.id for s in sandboxes}
+        for cache in (self._status_cache, self._ip_cache):
+            for key in [k for k in cache if k not in live_ids]:
+                del cache[key]
+        # A pod refreshed on its own after this relist began (refresh_pod) is
+        # newer here than in the lists above: keep that view of it.
+        for uid, seq in list(self._refreshed.items()):
+            if seq > began:
+                if uid in self.pods:
+                    pods[uid] = self.pods[uid]
+                else:
+                    pods.pop(uid, None)
+            else:
+                del self._refreshed[uid]
+        changed: set[str] = set()
+        for uid in set(pods) | set(self._fingerprints):
+            fp = pods[uid].fingerprint() if uid in pods else None
+            if fp != self._fingerprints.get(uid):
+                changed.add(uid)
+                if fp is None:
+                    self._fingerprints.pop(uid, None)
+                else:
+                    self._fingerprints[uid] = fp
+        self.pods = pods
+        return changed
+
+    async def refresh_pod(self, uid: str) -> PodRuntime:
+        """Re-read one pod's sandboxes and containers (lists filtered by its
+        UID label, as upstream reads a new sandbox's status instead of waiting
+        for the next relist) and return its new view. A relist that began
+        before this call keeps this newer view of the pod."""
+        labels = {LABEL_POD_UID: uid}
+        sandboxes = await self.runtime.list_pod_sandbox(label_selector=labels)
+        containers = await self.runtime.list_containers(label_selector=labels)
+        pod = (await self._build(sandboxes, containers)).get(uid) or PodRuntime(uid)
+        self._seq += 1
+        self._refreshed[uid] = self._seq
+        self.pods = {**self.pods, uid: pod}
+        self._fingerprints[uid] = pod.fingerprint()
+        return pod
+
+    async def _build(
+        self, sandboxes: Sequence[cri.PodSandbox], containers: Sequence[cri.Container]
+    ) -> dict[str, PodRuntime]:
+        """The pods these runtime objects make up, statuses filled in."""
         # The per-object status calls run concurrently: while pods start in a
         # batch the runtime answers each slowly, and one after another they
         # made a relist (which every starting pod waits for) take seconds.
@@ -174,21 +224,7 @@ class RuntimeView:
         for pod in pods.values():
             pod.sandboxes.sort(key=lambda s: s.created_at, reverse=True)
             pod.containers.sort(key=lambda c: (c.attempt, c.created_at), reverse=True)
-        live_ids = {c.id for c in containers} | {s.id for s in sandboxes}
-        for cache in (self._status_cache, self._ip_cache):
-            for key in [k for k in cache if k not in live_ids]:
-                del cache[key]
-        changed: set[str] = set()
-        for uid in set(pods) | set(self._fingerprints):
-            fp = pods[uid].fingerprint() if uid in pods else None
-            if fp != self._fingerprints.get(uid):
-                changed.add(uid)
-                if fp is None:
-                    self._fingerprints.pop(uid, None)
-                else:
-                    self._fingerprints[uid] = fp
-        self.pods = pods
-        return changed
+        return pods
 
     async def _ip(self, sandbox_id: str, ready: bool) -> str:
         if sandbox_id in self._ip_cache:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,3 +295,13 @@ class FakeApiServer:
         finally:
             self.watchers.remove(q)
         return resp
+
+
+async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Wait until ``cond()`` holds (polling), or fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)

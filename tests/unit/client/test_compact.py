@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import asyncio
 import copy
 import gc
-from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
@@ -11,7 +9,7 @@ import orjson
 from pinnace.client import PODS, Client, SharedInformerFactory
 from pinnace.client.compact import CacheCompactor
 from pinnace.client.objects import Obj
-from tests.unit.client.fake_apiserver import FakeApiServer
+from tests.unit.client.fake_apiserver import FakeApiServer, until
 
 IMAGE_ID = "docker.io/library/nginx@sha256:" + "b07c1fa29c8dc936d6db6891b04d7647d88ecb270969a682"
 
@@ -182,15 +180,6 @@ def test_unchanged_parts_of_the_previous_version_are_reused_without_the_table() 
     v3 = c.transform_with_previous(v3, v2)
     assert v3["metadata"] is v1["metadata"] and v3["status"] is v2["status"]
     assert len(c) == 0
-
-
-async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 async def test_an_informer_gives_the_compactor_the_cached_version(

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import pytest
 
 from pinnace.client import (
@@ -18,7 +15,7 @@ from pinnace.client import (
     trim_for_cache,
 )
 from pinnace.client.objects import Obj
-from tests.unit.client.fake_apiserver import FakeApiServer
+from tests.unit.client.fake_apiserver import FakeApiServer, until
 
 NODES = ResourceRef("", "v1", "nodes", False, "Node")
 
@@ -28,15 +25,6 @@ def pod(name: str, ns: str = "default", node: str = "", **labels: str) -> Obj:
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {"nodeName": node},
     }
-
-
-async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 def test_keys() -> None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 
 import pytest
 
@@ -11,20 +10,11 @@ from pinnace.client.errors import Expired
 from pinnace.client.objects import Obj
 from pinnace.client.transport import iter_lines
 from pinnace.client.watch import Reflector
-from tests.unit.client.fake_apiserver import FakeApiServer
+from tests.unit.client.fake_apiserver import FakeApiServer, until
 
 
 def pod(name: str, ns: str = "default", **labels: str) -> Obj:
     return {"metadata": {"name": name, "namespace": ns, "labels": labels}}
-
-
-async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 async def test_iter_lines_handles_split_and_joined_chunks() -> None:
