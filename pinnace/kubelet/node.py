@@ -248,10 +248,12 @@ class NodeAgent:
     async def register(self) -> Obj:
         """Create the Node, or adopt the existing one (refreshing our labels)."""
         while True:
+            # as upstream's initialNode: the Node is created with its status, so
+            # no reader ever sees it without capacity and conditions
+            body = self._new_node()
+            body["status"] = await self.build_status()
             try:
-                node = await self.client.create(
-                    NODES, self._new_node(), field_manager=FIELD_MANAGER
-                )
+                node = await self.client.create(NODES, body, field_manager=FIELD_MANAGER)
                 log.info("registered node %s", self.name)
                 break
             except AlreadyExists:

@@ -50,7 +50,10 @@ def test_agent_joins_with_a_token_and_runs_a_pod(
         while time.monotonic() < deadline:
             p = c.kubectl("get", "node", "joined-1", "-o", "json", check=False)
             if p.returncode == 0:
-                conds = {x["type"]: x for x in json.loads(p.stdout)["status"].get("conditions", [])}
+                conds = {
+                    x["type"]: x
+                    for x in (json.loads(p.stdout).get("status") or {}).get("conditions", [])
+                }
                 ready = conds.get("Ready", {})
                 if ready.get("status") == "True":
                     break
