@@ -342,8 +342,7 @@ class PodSyncer:
                     wake = delay if wake is None else min(wake, delay)
                 acted = True
         if acted:
-            await self.relist()
-            rt = self.view.get(uid)
+            rt = await self.view.refresh_pod(uid)
         await self.report(pod, rt, st)
         periodic = self.config.sync_frequency
         return periodic if wake is None else min(wake, periodic)
