@@ -9,8 +9,9 @@ containers inside it (the sandbox config names it as their parent, see
 when the pod is gone. ``apply_qos_resources`` sizes ``/kubepods`` to what the
 node gives pods and weighs ``burstable`` and ``besteffort`` against each other
 (``podconfig.qos_resources``); the kubelet calls it at start and whenever its
-set of pods changes, as upstream's QoS container manager does. Works on cgroup v1 (one directory per controller
-hierarchy under ``/sys/fs/cgroup``), v2 and hybrid layouts.
+set of pods changes, as upstream's QoS container manager does. Works on
+cgroup v1 (one directory per controller hierarchy under ``/sys/fs/cgroup``),
+v2 and hybrid layouts.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ async def run_sim(
         client = client_config
     else:
         cfg = client_config.with_rate_limits(SIM_QPS, SIM_BURST).with_user_agent("pinnace-sim")
-        # every connection costs ~200 KiB of TLS buffers: enough for the
+        # every connection costs TLS buffers (64 KiB and more): enough for the
         # workers that run at once (heartbeats and pods; registration comes
         # first, alone), no more
         conns = max(options.heartbeat_workers + options.pod_workers, options.register_workers) + 4

@@ -25,7 +25,8 @@ grpcio's C core alone costs about 10-19 MB of it (threads, arenas); grpclib is
 HTTP/2 in Python over asyncio (h2) at about 2.5 MB, and the CRI's traffic (a few
 calls per pod, stats every housekeeping interval) is far from needing more. The
 RPC table (path, request and response classes) comes from the proto's
-descriptor, so no generated stub module is needed.
+descriptor, so no generated stub module is needed. grpclib puts no limit on
+message size, so large lists (ListContainers on a busy node) need no setting.
 
 Concurrency: one channel serves any number of concurrent calls from the event
 loop, multiplexed as HTTP/2 streams over one connection. The channel connects on
@@ -53,8 +54,6 @@ __all__ = ["CRIError", "RuntimeClient", "unix_target"]
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_PULL_TIMEOUT = 120.0
-# The kubelet's own limit for CRI responses (large ListContainers on busy nodes).
-MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 
 class CRIError(Exception):
