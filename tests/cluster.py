@@ -19,10 +19,23 @@ PINNACE = [sys.executable, "-m", "pinnace"]
 KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl")
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now that this process has not handed out before.
+
+    The kernel may give the same ephemeral port to two binds in a row once the
+    first socket is closed; two flags of one command line (say, the DNS port
+    and its metrics port) then collide when the server binds both.
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 @dataclass

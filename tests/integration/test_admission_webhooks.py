@@ -10,7 +10,6 @@ import asyncio
 import base64
 import contextlib
 import os
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,16 +27,11 @@ from pinnace.apiserver.certs import ADMIN_USER, Pki, ensure_pki
 from pinnace.apiserver.config import ServerConfig
 from pinnace.apiserver.server import ApiServer, serve
 from pinnace.apiserver.tls import server_ssl_context
+from tests.cluster import free_port
 
 Obj = dict[str, Any]
 KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl")
 G = "admissionregistration.k8s.io"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

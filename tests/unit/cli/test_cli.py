@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 PINNACE = ROOT / ".venv" / "bin" / "pinnace"
 
@@ -53,12 +55,6 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         timeout=60,
         env={**os.environ, **(env or {})},
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Running:
