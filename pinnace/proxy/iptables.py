@@ -380,6 +380,22 @@ def localnet_guard(ctx: IptablesContext) -> bool:
     )
 
 
+#: A chain-less ``-S`` (list every rule of the table) in a restore input.
+#: ``iptables-nft-restore`` (1.8.9 here) remembers which chains a restore
+#: names, to fetch only those, in a sorted linked list: every declaration, and
+#: every rule's chain and jump target, is a walk of that list, so a restore of
+#: 12,000 chains spends ~4 s comparing strings. A command without a chain
+#: makes it fetch the whole table instead and stop keeping the list; ``-S`` is
+#: the only such command that changes nothing (its output is discarded). With
+#: it the full 1,000 x 10 restore goes from ~4.5 s to ~0.7 s (same rules
+#: written; see docs/performance.md). The legacy backend has no such list.
+WHOLE_CACHE_LINE = "-S"
+#: Written chains from which the whole-table fetch pays for itself: listing
+#: costs about as much as the table is big; the list walks grow with the
+#: square of the chains written.
+WHOLE_CACHE_CHAINS = 2000
+
+
 @dataclass(slots=True)
 class Sections:
     """The parts of one restore input (see :func:`sections`)."""
@@ -397,9 +413,15 @@ class Sections:
     #: jump rules to insert into built-in chains, per table
     jumps: dict[str, list[str]] = field(default_factory=dict)
 
-    def text(self, *, with_filter: bool = True, with_head: bool = True) -> str:
+    def text(
+        self, *, with_filter: bool = True, with_head: bool = True, whole_cache: bool = False
+    ) -> str:
         """Join into ``iptables-restore`` input; a table with nothing to write is left out.
-        Jumps are written with the table they belong to."""
+        Jumps are written with the table they belong to.
+
+        ``whole_cache`` (for ``iptables-nft-restore`` and many chains) puts a
+        ``-S`` line into the nat section before the per-service chains: see
+        :data:`WHOLE_CACHE_LINE`."""
         out = ""
         if with_filter:
             decl = [ln for ln in self.filter if ln.startswith(":")]
@@ -411,9 +433,16 @@ class Sections:
             decl = [ln for ln in self.head if ln.startswith(":")]
             rest = [ln for ln in self.head if not ln.startswith(":")]
             jumps = self.jumps.get("nat", [])
-            body = [*decl, *self.chains, *jumps, *rest, *self.rules, *self.tail]
+            if whole_cache:
+                # the jumps name built-in chains (created here if missing) before the
+                # line ends the chain list; their targets are declared in the head
+                chains = [*decl, *jumps, WHOLE_CACHE_LINE, *self.chains]
+            else:
+                chains = [*decl, *self.chains, *jumps]
+            body = [*chains, *rest, *self.rules, *self.tail]
         else:
-            body = [*self.chains, *self.rules]
+            cache = [WHOLE_CACHE_LINE] if whole_cache and self.chains else []
+            body = [*cache, *self.chains, *self.rules]
         if body:
             out += "*nat\n" + "\n".join(body) + "\nCOMMIT\n"
         return out

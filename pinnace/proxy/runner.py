@@ -24,7 +24,14 @@ from pathlib import Path
 
 from pinnace.proxy.config import ProxyError
 
-__all__ = ["Runner", "iptables_tools", "parse_save", "resolve_iptables_backend"]
+__all__ = [
+    "Runner",
+    "iptables_command",
+    "iptables_tools",
+    "parse_save",
+    "parse_save_tables",
+    "resolve_iptables_backend",
+]
 
 
 class Runner:
@@ -34,14 +41,15 @@ class Runner:
     def _argv(self, args: Sequence[str]) -> list[str]:
         return [*self.prefix, *args]
 
-    async def run(self, *args: str, input: str | None = None) -> str:
-        """Run a command; its stdout, or :class:`ProxyError` with its stderr."""
+    async def run(self, *args: str, input: str | None = None, keep_stdout: bool = True) -> str:
+        """Run a command; its stdout ("" when not ``keep_stdout``: it goes to
+        /dev/null), or :class:`ProxyError` with its stderr."""
         argv = self._argv(args)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+                stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
         except FileNotFoundError as e:
@@ -55,7 +63,7 @@ class Runner:
             raise
         if proc.returncode != 0:
             raise ProxyError(f"{' '.join(args[:2])} failed ({proc.returncode}): {_tail(err)}")
-        return out.decode()
+        return out.decode() if out is not None else ""
 
     def run_sync(self, *args: str, input: str | None = None, check: bool = True) -> str:
         argv = self._argv(args)
@@ -114,6 +122,18 @@ def parse_save(text: str) -> tuple[set[str], Counter[str]]:
     return chains, rules
 
 
+def parse_save_tables(text: str) -> dict[str, tuple[set[str], Counter[str]]]:
+    """``iptables-save`` output of several tables → :func:`parse_save` per table."""
+    tables: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("*"):
+            lines = tables.setdefault(line[1:].strip(), [])
+        else:
+            lines.append(line)
+    return {t: parse_save("\n".join(ls)) for t, ls in tables.items()}
+
+
 def iptables_tools(runner: Runner, backend: str) -> tuple[str, str]:
     """(save, restore) commands of a backend ("nft"/"legacy"), falling back to the
     unsuffixed tools where the suffixed ones are not installed."""
@@ -121,6 +141,12 @@ def iptables_tools(runner: Runner, backend: str) -> tuple[str, str]:
     if runner.has(save) and runner.has(restore):
         return save, restore
     return "iptables-save", "iptables-restore"
+
+
+def iptables_command(runner: Runner, backend: str) -> str:
+    """The ``iptables`` command of a backend, or the unsuffixed one."""
+    cmd = f"iptables-{backend}"
+    return cmd if runner.has(cmd) else "iptables"
 
 
 def resolve_iptables_backend(runner: Runner, wanted: str) -> str:

@@ -365,3 +365,93 @@ def test_a_periodic_sync_restores_rules_someone_wiped(proxier: Any, topo: Topolo
         sh(*topo.prefix, "nft", "delete", "table", "ip", "kube-proxy")
     assert sync(proxier, 30.0) == "full"  # a periodic sync notices
     assert topo.connect("10.96.0.24", 80, 3) == ["srv1"] * 3
+
+
+def _rules(prefix: list[str]) -> list[str]:
+    """iptables-save of the namespace without comments and counters."""
+    out = sh(*prefix, "iptables-save")
+    return [ln.split(" [")[0] for ln in out.splitlines() if not ln.startswith("#")]
+
+
+def test_a_large_iptables_nft_restore_fetches_the_whole_table(topo: Topology) -> None:
+    """With thousands of chains the nft backend's restore gets the ``-S`` line that
+    spares iptables-nft its per-chain list walks; the rules written are the
+    same as without it, traffic flows, and others' rules are untouched."""
+    from pinnace.proxy.iptables import WHOLE_CACHE_CHAINS, WHOLE_CACHE_LINE
+
+    config = ProxyConfig(
+        mode="iptables",
+        iptables_backend="nft",
+        node_name="node",
+        node_ips=["192.168.77.1"],
+        cluster_cidr="10.244.0.0/16",
+        command_prefix=topo.prefix,
+    )
+    sh(*topo.prefix, "iptables", "-t", "nat", "-N", "FOREIGN")
+    sh(
+        *topo.prefix,
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-d",
+        "10.98.0.1",
+        "-j",
+        "FOREIGN",
+    )
+    p = make_proxier(config)
+    p.prepare()
+    try:
+        st = p.state
+        n = WHOLE_CACHE_CHAINS // 11 + 10  # a SVC chain and 10 SEP chains per Service
+        for i in range(n):
+            st.set_service(service(f"s{i}", f"10.96.{10 + i // 200}.{i % 200 + 1}"))
+            ips = (
+                list(topo.servers.values()) if i == 0 else [f"10.244.2.{j + 1}" for j in range(10)]
+            )
+            st.set_slice(endpoint_slice(f"s{i}", ips))
+        assert sync(p, 0.0) == "full"
+        text = p.last_text
+        assert f"\n{WHOLE_CACHE_LINE}\n" in text
+        assert set(topo.connect("10.96.10.1", 80, 30)) == SRVS
+        with_cache = _rules(topo.prefix)
+        assert "-A PREROUTING -d 10.98.0.1/32 -j FOREIGN" in with_cache
+
+        # the same text without the line, after cleaning up, writes the same rules
+        cleanup(command_prefix=topo.prefix)
+        plain = text.replace(f"\n{WHOLE_CACHE_LINE}\n", "\n")
+        subprocess.run(
+            [*topo.prefix, "iptables-nft-restore", "--noflush"], input=plain, text=True, check=True
+        )
+        assert _rules(topo.prefix) == with_cache
+
+        # a resync uses it again; an endpoint change (a few chains) does not
+        p.request_full_sync()
+        assert sync(p, 10.0) == "full"
+        assert f"\n{WHOLE_CACHE_LINE}\n" in p.last_text
+        assert _rules(topo.prefix) == with_cache
+        st.set_slice(endpoint_slice("s0", [topo.servers["srv1"]]))
+        assert sync(p, 11.0) == "partial"
+        assert WHOLE_CACHE_LINE not in p.last_text.splitlines()
+        assert set(topo.connect("10.96.10.1", 80, 10)) == {"srv1"}
+    finally:
+        cleanup(command_prefix=topo.prefix)
+        subprocess.run(
+            [
+                *topo.prefix,
+                "iptables",
+                "-t",
+                "nat",
+                "-D",
+                "PREROUTING",
+                "-d",
+                "10.98.0.1",
+                "-j",
+                "FOREIGN",
+            ],
+            capture_output=True,
+        )
+        subprocess.run(
+            [*topo.prefix, "iptables", "-t", "nat", "-X", "FOREIGN"], capture_output=True
+        )

@@ -75,14 +75,23 @@ class FakeRunner(Runner):
         self.fail = fail
         self.sysctls: dict[str, str] = {}
 
-    async def run(self, *args: str, input: str | None = None) -> str:
+    async def run(self, *args: str, input: str | None = None, keep_stdout: bool = True) -> str:
         self.calls.append((args, input))
         if self.fail and ("restore" in args[0] or args[:2] == ("nft", "-f")):
             from pinnace.proxy.config import ProxyError
 
             raise ProxyError("boom")
         if "save" in args[0]:
-            return self.saves.get(args[-1], "")
+            if "-t" in args:
+                return self.saves.get(args[-1], "")
+            return "".join(v for k, v in self.saves.items() if k != "nft")
+        if args[0].startswith("iptables") and "-S" in args:  # one chain, as iptables -S
+            table, chain = args[args.index("-t") + 1], args[args.index("-S") + 1]
+            if f"\n:{chain} " not in self.saves.get(table, ""):
+                from pinnace.proxy.config import ProxyError
+
+                raise ProxyError(f"no chain {chain}")
+            return f"-N {chain}\n"
         if args[:2] == ("nft", "-t"):
             return self.saves.get("nft", "")
         return ""

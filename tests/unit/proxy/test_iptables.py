@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pinnace.proxy.iptables import (
     JUMPS,
+    WHOLE_CACHE_LINE,
     IptablesContext,
     assemble,
     endpoint_chain,
@@ -211,3 +212,34 @@ def test_nodeport_addresses_narrow_the_nodeports_jump() -> None:
     text = assemble([], IptablesContext(nodeport_ips=("192.168.1.5",), localhost_nodeports=False))
     assert "-d 192.168.1.5 -j KUBE-NODEPORTS" in text
     assert "KUBE-FIREWALL" not in text
+
+
+def test_whole_cache_line_comes_after_the_fixed_chains_and_jumps() -> None:
+    r = rendered(svc(), eps())
+    parts = sections([r], CTX, jumps=JUMPS)
+    lines = parts.text(whole_cache=True).split("COMMIT\n")[1].splitlines()
+    at = lines.index(WHOLE_CACHE_LINE)
+    assert lines.count(WHOLE_CACHE_LINE) == 1
+    # before it: the fixed chains and the jumps into built-in chains, nothing else
+    assert all(
+        x.startswith(
+            (
+                ":KUBE-SERVICES",
+                ":KUBE-NODEPORTS",
+                ":KUBE-POSTROUTING",
+                ":KUBE-MARK-MASQ",
+                "-I ",
+                "*nat",
+            )
+        )
+        for x in lines[:at]
+    )
+    assert any(x.startswith("-I PREROUTING") for x in lines[:at])
+    # after it: every per-service chain's declaration, before any -A
+    first_rule = min(i for i, x in enumerate(lines) if x.startswith("-A"))
+    assert at < lines.index(f":{r.chains[0]} - [0:0]") < first_rule
+    # the filter table and a partial sync's nat section
+    assert WHOLE_CACHE_LINE not in parts.text(whole_cache=True).split("COMMIT\n")[0].splitlines()
+    partial = parts.text(with_filter=False, with_head=False, whole_cache=True).splitlines()
+    assert partial[:2] == ["*nat", WHOLE_CACHE_LINE]
+    assert WHOLE_CACHE_LINE not in parts.text().splitlines()
