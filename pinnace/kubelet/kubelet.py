@@ -48,6 +48,10 @@ __all__ = ["Kubelet", "run_kubelet"]
 
 log = logging.getLogger("pinnace.kubelet")
 
+#: upstream KubeletConfiguration eventRecordQPS / eventBurst defaults
+EVENT_RECORD_QPS = 50.0
+EVENT_BURST = 100
+
 
 def _meminfo_bytes() -> int:
     with contextlib.suppress(OSError):
@@ -76,7 +80,10 @@ class Kubelet:
         self.syncer: PodSyncer | None = None
         self.informer: Informer | None = None
         self.server: Any = None
-        self.recorder = EventRecorder(client, "kubelet", config.node_name)
+        # events have their own budget (upstream's eventRecordQPS/eventBurst, 50/100)
+        self.recorder = EventRecorder(
+            client.with_own_limits(EVENT_RECORD_QPS, EVENT_BURST), "kubelet", config.node_name
+        )
         self.ready = asyncio.Event()
         self._trimmed_once = False
         self._relist_next: asyncio.Future[set[str]] | None = None

@@ -177,8 +177,11 @@ class Scheduler:
         )
         self.recorders: dict[str, EventRecorder] = {}
         if client is not None:
+            # events go through a client of their own (as upstream's scheduler): a burst
+            # of them never holds back bindings
+            events = client.with_own_limits(client.limiter.qps, client.limiter.burst)
             for name in self.frameworks:
-                self.recorders[name] = EventRecorder(client, name, clock=clock, queue_size=20000)
+                self.recorders[name] = EventRecorder(events, name, clock=clock, queue_size=20000)
         for qname in ("active", "backoff", "unschedulable", "gated"):
             metrics.PENDING_PODS.labels(qname).set_function(self._pending_getter(qname))
         self.scheduled = 0

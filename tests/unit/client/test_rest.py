@@ -282,6 +282,36 @@ async def test_client_rate_limiter_throttles() -> None:
     await asyncio.gather(*tasks)
 
 
+async def test_a_client_with_its_own_limits_shares_the_transport_not_the_bucket() -> None:
+    clock = FakeClock()
+    calls: list[tuple[str, float]] = []
+
+    class Recorder:
+        async def request(self, method: str, path: str, **kw: object) -> Response:
+            calls.append((path.rsplit("/", 1)[-1], clock.now()))
+            return Response(200, b'{"kind":"Node"}')
+
+        def stream(self, *a: object, **kw: object) -> object:
+            raise NotImplementedError
+
+        async def close(self) -> None:
+            pass
+
+    import asyncio
+
+    main = Client(Recorder(), qps=1, burst=1, clock=clock)  # type: ignore[arg-type]
+    events = main.with_own_limits(1, 2)
+    assert events.transport is main.transport
+    tasks = [asyncio.create_task(events.get(NODES, f"e{i}")) for i in range(3)]
+    tasks.append(asyncio.create_task(main.get(NODES, "m0")))
+    await clock.settle()
+    # the events' burst does not use up the main client's token, and vice versa
+    assert sorted(calls) == [("e0", 0.0), ("e1", 0.0), ("m0", 0.0)]
+    await clock.advance(1.0)
+    assert ("e2", 1.0) in calls
+    await asyncio.gather(*tasks)
+
+
 def test_tls_read_buffers_are_bounded() -> None:
     # asyncio's default gives every TLS connection 256 KiB of resident buffer
     import asyncio.sslproto
