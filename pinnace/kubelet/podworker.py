@@ -277,17 +277,23 @@ class PodSyncer:
                 )  # fmt: skip
             attempt = sandbox.attempt + 1 if sandbox is not None else 0
             try:
-                await self.create_sandbox(pod, attempt)
+                sandbox_id = await self.create_sandbox(pod, attempt)
             except CRIError as e:
                 msg = f"Failed to create pod sandbox: {e.message}"
                 self.svc.event(pod, "Warning", "FailedCreatePodSandBox", msg, "")
                 await self.report(pod, rt, st)
                 return 5.0
+            removed: list[str] = []
             for old in rt.sandboxes:
                 with contextlib.suppress(CRIError):
                     await self.runtime.stop_pod_sandbox(old.id)
                     await self.runtime.remove_pod_sandbox(old.id)
-            rt = await self.view.refresh_pod(uid)
+                    removed.append(old.id)
+            try:
+                rt = await self.view.sandbox_created(uid, sandbox_id, removed)
+            except CRIError as e:
+                log.debug("status of the new sandbox of pod %s: %s", uid, e)
+                rt = await self.view.refresh_pod(uid)
             sandbox = rt.sandbox
             if sandbox is None or not sandbox.ready:
                 await self.report(pod, rt, st)

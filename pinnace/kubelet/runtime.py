@@ -165,11 +165,43 @@ class RuntimeView:
         sandboxes = await self.runtime.list_pod_sandbox(label_selector=labels)
         containers = await self.runtime.list_containers(label_selector=labels)
         pod = (await self._build(sandboxes, containers)).get(uid) or PodRuntime(uid)
+        self._remember(uid, pod)
+        return pod
+
+    async def sandbox_created(
+        self, uid: str, sandbox_id: str, removed: Iterable[str] = ()
+    ) -> PodRuntime:
+        """The pod's view once ``sandbox_id`` was made for it and the ``removed``
+        sandboxes (with their containers) are gone: one ``PodSandboxStatus``
+        call, as upstream reads a new sandbox's IP, instead of re-listing. A
+        relist that began before this call keeps this view (see
+        :meth:`refresh_pod`)."""
+        status = await self.runtime.pod_sandbox_status(sandbox_id)
+        ready = status.state == cri.SANDBOX_READY
+        ip = status.network.ip if ready else ""
+        if ip:
+            self._ip_cache[sandbox_id] = ip
+        old = self.pods.get(uid) or PodRuntime(uid)
+        gone = {*removed, sandbox_id}
+        meta = status.metadata
+        pod = PodRuntime(
+            uid,
+            name=meta.name or old.name,
+            namespace=meta.namespace or old.namespace,
+            sandboxes=[
+                SandboxInfo(sandbox_id, meta.attempt, ready, status.created_at, ip),
+                *(s for s in old.sandboxes if s.id not in gone),
+            ],
+            containers=[c for c in old.containers if c.sandbox_id not in gone],
+        )
+        self._remember(uid, pod)
+        return pod
+
+    def _remember(self, uid: str, pod: PodRuntime) -> None:
         self._seq += 1
         self._refreshed[uid] = self._seq
         self.pods = {**self.pods, uid: pod}
         self._fingerprints[uid] = pod.fingerprint()
-        return pod
 
     async def _build(
         self, sandboxes: Sequence[cri.PodSandbox], containers: Sequence[cri.Container]
