@@ -7,7 +7,13 @@ the proxier's state, then
 
 * **full sync**: model → rule text → ``iptables-restore --noflush`` /
   ``nft -f`` applied (the first sync, from an empty table);
-* **resync**: a second full sync over the programmed rules;
+* **resync**: a full sync over the programmed rules, after a quiet sync (one
+  with nothing to do; in iptables mode it reads back the rules just written,
+  so the full sync rewrites only chains that are not as written);
+* **restart**: the full sync of a proxy restarted over its own rules, with
+  what it kept in its state dir;
+* **rewrite**: the same with no state dir (everything is rewritten, as
+  upstream's full sync does);
 * **endpoint change**: one Service loses one endpoint and gains another, then
   a sync (partial: only that Service's chains and elements) — the time from the
   change to the rules being programmed;
@@ -23,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -85,6 +94,7 @@ async def bench_mode(
     mode: str, ns: str, services: int, endpoints: int, repeat: int, backend: str = "auto"
 ) -> None:
     prefix = ["ip", "netns", "exec", ns]
+    state_dir = tempfile.mkdtemp(prefix="pinnace-bench-proxy-")
     config = ProxyConfig(
         mode=mode,
         iptables_backend=backend,
@@ -92,6 +102,7 @@ async def bench_mode(
         node_ips=["192.168.200.1"],
         cluster_cidr="10.100.0.0/14",
         command_prefix=prefix,
+        state_dir=state_dir,
     )
     p = make_proxier(config)
     p.prepare()
@@ -107,13 +118,42 @@ async def bench_mode(
     text = p.last_text
     lines = text.count("\n")
     fulls = []
+    quiet = []
     for _ in range(repeat):
+        # a quiet sync first, as any running proxy has between two full syncs
+        # (iptables: it reads back the rules just written)
+        now += 5
+        t0 = time.perf_counter()
+        await p.sync(now)
+        quiet.append(time.perf_counter() - t0)
         p.request_full_sync()
         now += 10
         t0 = time.perf_counter()
         await p.sync(now)
         fulls.append(time.perf_counter() - t0)
-    text = p.last_text  # a resync's text: no jump rules to insert
+    restarts = []
+    for _ in range(repeat):
+        # a proxy restarted over its own rules, with what it kept in its state dir
+        again = make_proxier(config)
+        again.prepare()
+        for i in range(services):
+            again.state.set_service(service(i))
+            again.state.set_slice(endpoint_slice(i, endpoints))
+        t0 = time.perf_counter()
+        assert await again.sync(now) == "full"
+        restarts.append(time.perf_counter() - t0)
+    rewrites = []
+    for _ in range(repeat):
+        # ... and with nothing kept (a lost state dir): everything is rewritten
+        fresh = make_proxier(dataclasses.replace(config, state_dir=""))
+        fresh.prepare()
+        for i in range(services):
+            fresh.state.set_service(service(i))
+            fresh.state.set_slice(endpoint_slice(i, endpoints))
+        t0 = time.perf_counter()
+        assert await fresh.sync(now) == "full"
+        rewrites.append(time.perf_counter() - t0)
+    text = fresh.last_text  # a full rewrite's text: no jump rules to insert
     changes = []
     for k in range(repeat * 4):
         i = (k * 37) % services
@@ -137,20 +177,32 @@ async def bench_mode(
         )
         apply_only.append(time.perf_counter() - t0)
     resync = statistics.median(fulls)
+    rewrite = statistics.median(rewrites)
+    restart = statistics.median(restarts)
+    shutil.rmtree(state_dir, ignore_errors=True)
     change = statistics.median(changes)
     base = statistics.median(apply_only)
     name = f"{mode} ({p.backend} backend)" if mode == "iptables" else mode  # type: ignore[attr-defined]
     print(f"{name}: {services} services x {endpoints} endpoints, {lines} lines of rules")
     print(f"  first full sync      {full * 1000:8.1f} ms   {verdict(full, FULL_TARGET)} (<= 1 s)")
     print(
-        f"  full resync (median) {resync * 1000:8.1f} ms   {verdict(resync, FULL_TARGET)} (<= 1 s)"
+        f"  full resync (median) {resync * 1000:8.1f} ms   {verdict(resync, FULL_TARGET)} (<= 1 s; "
+        f"the quiet sync after a write took {quiet[0] * 1000:.0f} ms)"
+    )
+    print(
+        f"  restart, full sync   {restart * 1000:8.1f} ms   {verdict(restart, FULL_TARGET)} "
+        "(<= 1 s; a restarted proxy over its rules, state dir kept)"
+    )
+    print(
+        f"  full rewrite         {rewrite * 1000:8.1f} ms   {verdict(rewrite, FULL_TARGET)} "
+        "(<= 1 s; the same with no state dir: every chain rewritten)"
     )
     print(
         f"  endpoint change      {change * 1000:8.1f} ms   {verdict(change, CHANGE_TARGET)} "
         f"(<= 100 ms; median of {len(changes)}, max {max(changes) * 1000:.1f} ms)"
     )
     print(
-        f"  baseline: apply only {base * 1000:8.1f} ms   (resync / apply-only = {resync / base:.2f}x)"
+        f"  baseline: apply only {base * 1000:8.1f} ms   (rewrite / apply-only = {rewrite / base:.2f}x)"
     )
     cleanup(mode, command_prefix=prefix)
 

@@ -285,6 +285,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
             node_ip=args.node_ip,
             cluster_cidr=args.cluster_cidr,
             service_cidr=getattr(args, "service_cidr", None),
+            state_dir=str(config.root_dir / "proxy"),  # type: ignore[attr-defined]
         )
         parts.append(run_proxy(client_config, pc))
 

@@ -142,6 +142,7 @@ def _proxy_config(config: ServerConfig) -> object:
         node_ip=kc.node_ip,
         cluster_cidr=config.extra.get("cluster_cidr") or kc.pod_cidr,
         service_cidr=kc.service_cidr,
+        state_dir=str(kc.root_dir / "proxy"),
     )
 
 

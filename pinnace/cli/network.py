@@ -190,6 +190,7 @@ def proxy_config(
     node_ip: str | None,
     cluster_cidr: str | None,
     service_cidr: str | None = None,
+    state_dir: str = "",
 ) -> Any:
     from pinnace.kubelet.config import default_node_name
     from pinnace.proxy.config import ProxyConfig
@@ -200,6 +201,7 @@ def proxy_config(
         node_ips=node_ips(node_ip),
         cluster_cidr=cluster_cidr or "",
         service_cidr=service_cidr or DEFAULT_SERVICE_CIDR,
+        state_dir=state_dir,
     )
 
 

@@ -66,6 +66,10 @@ class ProxyConfig:
     #: the service CIDR(s), comma-separated (upstream's ServiceCIDRs): in nftables mode,
     #: traffic to an address inside that is not an allocated ClusterIP is dropped
     service_cidr: str = ""
+    #: iptables mode keeps here (``iptables-seen.json``) what it saw of the chains it
+    #: wrote, so that after a restart a full sync rewrites only chains not as
+    #: written; empty: kept in memory only
+    state_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -45,6 +45,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from ipaddress import ip_address, ip_network
+from pathlib import Path
+
+import orjson
 
 from pinnace.proxy.config import ProxyConfig, ProxyError
 from pinnace.proxy.conntrack import UdpFlows
@@ -66,6 +69,8 @@ from pinnace.proxy.iptables import (
 from pinnace.proxy.model import ServicePortName
 from pinnace.proxy.runner import (
     Runner,
+    chain_digests,
+    digest,
     iptables_command,
     iptables_tools,
     parse_save_tables,
@@ -76,6 +81,9 @@ from pinnace.proxy.state import ProxyState
 __all__ = ["IptablesProxier", "SyncResult", "nodeport_ips"]
 
 log = logging.getLogger("pinnace.proxy.iptables")
+
+#: in ``ProxyConfig.state_dir``: what the proxier saw of the chains it wrote
+SEEN_FILE = "iptables-seen.json"
 
 SyncResult = str  # "full" | "partial" | "skipped"
 
@@ -110,6 +118,11 @@ class IptablesProxier:
         self._ports_of: dict[str, list[ServicePortName]] = {}
         self._active: set[str] = set()
         self._last_filter = self._last_head = ""
+        # What a full sync may leave alone: per service port, the digest of the
+        # rules we wrote and of its chains as iptables-save printed them right
+        # after (learned on the next quiet sync, see _learn)
+        self._seen: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._unseen: set[ServicePortName] = set()
         #: the last text applied (tests and debugging)
         self._udp = UdpFlows(self.state, self.runner)
         self.last_text = ""
@@ -125,6 +138,7 @@ class IptablesProxier:
         self.save_cmd, self.restore_cmd = iptables_tools(self.runner, self.backend)
         self.iptables_cmd = iptables_command(self.runner, self.backend)
         log.info("iptables mode uses the %s backend (%s)", self.backend, self.restore_cmd)
+        self._load_seen()
         if not self.config.set_sysctls:
             return
         if localnet_guard(self.context(False)):
@@ -157,14 +171,14 @@ class IptablesProxier:
 
     # --- sync ----------------------------------------------------------------------------
 
-    def _render(self, keys: set[str] | None, ctx: IptablesContext) -> list[ServiceRules]:
-        """Render the given Services (None: all); return what was rendered."""
+    def _render(self, keys: set[str] | None, ctx: IptablesContext) -> list[ServicePortName]:
+        """Render the given Services (None: all); return the ports rendered."""
         st = self.state
         if keys is None:
             self._rendered.clear()
             self._ports_of.clear()
             keys = set(st.service_keys())
-        out: list[ServiceRules] = []
+        out: list[ServicePortName] = []
         for key in keys:
             for spn in self._ports_of.pop(key, []):
                 self._rendered.pop(spn, None)
@@ -175,7 +189,7 @@ class IptablesProxier:
             for spn in self._ports_of[key]:
                 r = render_service(ports[spn], st.endpoints_of(spn), ctx)
                 self._rendered[spn] = r
-                out.append(r)
+                out.append(spn)
         return out
 
     async def sync(self, now: float) -> SyncResult:
@@ -188,7 +202,7 @@ class IptablesProxier:
             full = True
         dirty = self.state.take_dirty()
         if not full and not dirty:
-            if await self._canary_present():
+            if await (self._learn() if self._unseen else self._canary_present()):
                 return "skipped"
             log.info("kube-proxy's canary chain is gone (iptables flushed?): full resync")
             full = True
@@ -197,17 +211,19 @@ class IptablesProxier:
             full, self._large = True, large
         ctx = self.context(large)
         try:
-            written = self._render(None if full else dirty, ctx)
+            rendered = self._render(None if full else dirty, ctx)
             services = [self._rendered[spn] for spn in sorted(self._rendered)]
             active = {c for r in services for c in r.chains}
             jumps: list[Jump] = []
             if full:
-                stale, jumps = await self._inspect(active, ctx)
+                stale, jumps, kernel = await self._inspect(active, ctx)
+                # a service port's chains that are as we wrote them, rules we would
+                # write again unchanged, are left alone (upstream rewrites them all)
+                rendered = [spn for spn in sorted(self._rendered) if not self._same(spn, kernel)]
             else:
                 stale = self._active - active
-            parts = sections(
-                services, ctx, write=None if full else written, jumps=jumps, stale_chains=stale
-            )
+            written = [self._rendered[spn] for spn in rendered]
+            parts = sections(services, ctx, write=written, jumps=jumps, stale_chains=stale)
             filt = "\n".join(parts.filter)
             head = "\n".join(parts.head + parts.tail)
             # a partial sync leaves out what did not change (an endpoint-only change
@@ -225,8 +241,15 @@ class IptablesProxier:
         except BaseException:
             self.state.mark_dirty(dirty)
             self.need_full = True
+            for spn in self._rendered:  # nothing is known to be as written any more
+                self._seen.pop(str(spn), None)
             raise
         self._active = active
+        for spn in rendered:
+            self._seen.pop(str(spn), None)
+            self._unseen.add(spn)
+        if full:
+            self._unseen &= set(self._rendered)
         self._last_filter, self._last_head = filt, head
         await self._udp.clear_stale(None if full else dirty)
         if full:
@@ -245,11 +268,85 @@ class IptablesProxier:
             return False
         return True
 
-    async def _inspect(self, active: set[str], ctx: IptablesContext) -> tuple[set[str], list[Jump]]:
-        """Our leftover chains (nat) and the jump rules missing from built-in chains."""
+    def _digest(self, spn: ServicePortName) -> str:
+        return digest("\n".join(self._rendered[spn].rules))
+
+    def _same(self, spn: ServicePortName, kernel: dict[str, str]) -> bool:
+        """Whether ``spn``'s rules are the ones last written and its chains in
+        the kernel (``kernel``: chain digests of a save) are as they were then."""
+        seen = self._seen.get(str(spn))
+        if seen is None or seen[0] != self._digest(spn):
+            return False
+        chains = self._rendered[spn].chains
+        return len(chains) == len(seen[1]) and all(
+            kernel.get(c) == d for c, d in zip(chains, seen[1], strict=True)
+        )
+
+    async def _learn(self) -> bool:
+        """On a quiet sync after a write: record how iptables-save prints the
+        chains written (so the next full sync can tell a chain changed by
+        someone else from one as we left it). Also the canary check: False
+        when the canary chain is gone."""
+        text = await self.runner.run(self.save_cmd)
+        filt = chain_digests(text, "filter")
+        nat = chain_digests(text, "nat")
+        for spn in self._unseen:
+            if spn not in self._rendered:
+                continue
+            chains = self._rendered[spn].chains
+            if all(c in nat for c in chains):
+                self._seen[str(spn)] = (self._digest(spn), tuple(nat[c] for c in chains))
+        self._unseen.clear()
+        live = {str(spn) for spn in self._rendered}
+        self._seen = {k: v for k, v in self._seen.items() if k in live}
+        self._store_seen()
+        return CANARY in filt
+
+    def _seen_file(self) -> Path | None:
+        d = self.config.state_dir
+        return Path(d) / SEEN_FILE if d else None
+
+    def _store_seen(self) -> None:
+        path = self._seen_file()
+        if path is None:
+            return
+        body = {
+            "backend": self.backend,
+            "seen": {k: [v[0], list(v[1])] for k, v in self._seen.items()},
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(orjson.dumps(body))
+            tmp.replace(path)
+        except OSError as e:
+            log.warning("cannot keep %s: %s", path, e)
+
+    def _load_seen(self) -> None:
+        """What an earlier run saw (same backend); anything unreadable is ignored,
+        which only means a full rewrite."""
+        path = self._seen_file()
+        if path is None or not path.exists():
+            return
+        try:
+            body = orjson.loads(path.read_bytes())
+            if body.get("backend") != self.backend:
+                return
+            self._seen = {
+                str(k): (str(v[0]), tuple(str(d) for d in v[1])) for k, v in body["seen"].items()
+            }
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+            log.info("ignoring %s: %s", path, e)
+
+    async def _inspect(
+        self, active: set[str], ctx: IptablesContext
+    ) -> tuple[set[str], list[Jump], dict[str, str]]:
+        """Our leftover chains (nat), the jump rules missing from built-in chains,
+        and the nat chains' digests."""
         # one save of every table: iptables-nft-save dumps the whole ruleset each time
         empty: tuple[set[str], Counter[str]] = (set(), Counter())
-        saved = parse_save_tables(await self.runner.run(self.save_cmd))
+        text = await self.runner.run(self.save_cmd)
+        saved = parse_save_tables(text)
         nat_chains, nat_rules = saved.get("nat", empty)
         filter_rules = saved.get("filter", empty)[1]
         stale = {c for c in nat_chains if is_service_chain(c)} - active
@@ -258,4 +355,4 @@ class IptablesProxier:
             wanted.extend(KUBELET_JUMPS)
         have = {"nat": nat_rules, "filter": filter_rules}
         missing = [j for j in wanted if f"-A {j.src} {jump_rule(j)}" not in have[j.table]]
-        return stale, missing
+        return stale, missing, chain_digests(text, "nat") if self._seen else {}

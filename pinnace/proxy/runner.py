@@ -16,6 +16,7 @@ before or after any event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 import subprocess
 from collections import Counter
@@ -26,6 +27,8 @@ from pinnace.proxy.config import ProxyError
 
 __all__ = [
     "Runner",
+    "chain_digests",
+    "digest",
     "iptables_command",
     "iptables_tools",
     "parse_save",
@@ -132,6 +135,28 @@ def parse_save_tables(text: str) -> dict[str, tuple[set[str], Counter[str]]]:
         else:
             lines.append(line)
     return {t: parse_save("\n".join(ls)) for t, ls in tables.items()}
+
+
+def chain_digests(text: str, table: str) -> dict[str, str]:
+    """Every chain of ``table`` in ``iptables-save`` output → a digest of its rules
+    in order (equal digests: the same rules, as iptables prints them)."""
+    rules: dict[str, list[str]] = {}
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("*"):
+            inside = line[1:].strip() == table
+        elif not inside:
+            continue
+        elif line.startswith(":"):
+            rules.setdefault(line[1:].split(" ", 1)[0], [])
+        elif line.startswith("-A "):
+            rules.setdefault(line[3:].split(" ", 1)[0], []).append(line)
+    return {chain: digest("\n".join(lines)) for chain, lines in rules.items()}
+
+
+def digest(text: str) -> str:
+    """A short digest of ``text`` that is the same in every process (kept on disk)."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def iptables_tools(runner: Runner, backend: str) -> tuple[str, str]:

@@ -25,6 +25,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -455,3 +456,73 @@ def test_a_large_iptables_nft_restore_fetches_the_whole_table(topo: Topology) ->
         subprocess.run(
             [*topo.prefix, "iptables", "-t", "nat", "-X", "FOREIGN"], capture_output=True
         )
+
+
+def test_a_full_resync_rewrites_only_chains_not_as_written(topo: Topology, tmp_path: Path) -> None:
+    """After a quiet sync has seen the rules as written, a full sync leaves
+    those chains alone (also in a restarted proxy) and rewrites one that
+    someone else changed."""
+    config = ProxyConfig(
+        mode="iptables",
+        node_name="node",
+        node_ips=["192.168.77.1"],
+        cluster_cidr="10.244.0.0/16",
+        command_prefix=topo.prefix,
+        state_dir=str(tmp_path / "proxy"),
+    )
+    p = make_proxier(config)
+    p.prepare()
+    try:
+        st = p.state
+        st.set_service(service("web", "10.96.0.40"))
+        st.set_slice(endpoint_slice("web", list(topo.servers.values())))
+        st.set_service(service("one", "10.96.0.41"))
+        st.set_slice(endpoint_slice("one", [topo.servers["srv1"]]))
+        assert sync(p, 0.0) == "full"
+        assert sync(p, 1.0) == "skipped"  # quiet: the chains are seen as written
+        p.request_full_sync()
+        assert sync(p, 2.0) == "full"
+        declared = [ln for ln in p.last_text.splitlines() if ln.startswith(":KUBE-S")]
+        assert set(declared) == {":KUBE-SERVICES - [0:0]"}  # no per-service chain rewritten
+        assert set(topo.connect("10.96.0.40", 80, 20)) == SRVS
+
+        # a restarted proxy (same state dir) knows what it saw: nothing to rewrite
+        again = make_proxier(config)
+        again.prepare()
+        again.state.set_service(service("web", "10.96.0.40"))
+        again.state.set_slice(endpoint_slice("web", list(topo.servers.values())))
+        again.state.set_service(service("one", "10.96.0.41"))
+        again.state.set_slice(endpoint_slice("one", [topo.servers["srv1"]]))
+        assert sync(again, 0.0) == "full"
+        declared = [ln for ln in again.last_text.splitlines() if ln.startswith(":KUBE-S")]
+        assert set(declared) == {":KUBE-SERVICES - [0:0]"}
+        assert set(topo.connect("10.96.0.40", 80, 20)) == SRVS
+
+        # someone empties the "web" service chain: it stops answering, and the next
+        # full sync rewrites that service's chains (and only those)
+        svc_chain = next(
+            ln.split()[-1]
+            for ln in sh(*topo.prefix, "iptables-save", "-t", "nat").splitlines()
+            if ln.startswith("-A KUBE-SERVICES") and "default/web:http" in ln
+        )
+        sh(*topo.prefix, "iptables", "-t", "nat", "-F", svc_chain)
+        assert set(topo.connect("10.96.0.40", 80, 3)) != SRVS
+        p.request_full_sync()
+        assert sync(p, 3.0) == "full"
+        assert f":{svc_chain} - [0:0]" in p.last_text
+        assert "default/one:http" not in "\n".join(
+            ln for ln in p.last_text.splitlines() if not ln.startswith("-A KUBE-SERVICES")
+        )
+        assert set(topo.connect("10.96.0.40", 80, 30)) == SRVS
+
+        # a change written since the last quiet sync is rewritten by a full sync
+        st.set_slice(endpoint_slice("one", [topo.servers["srv2"]]))
+        assert sync(p, 4.0) == "partial"
+        p.request_full_sync()
+        assert sync(p, 5.0) == "full"
+        assert "default/one:http" in "\n".join(
+            ln for ln in p.last_text.splitlines() if not ln.startswith("-A KUBE-SERVICES")
+        )
+        assert topo.connect("10.96.0.41", 80, 3) == ["srv2"] * 3
+    finally:
+        cleanup(command_prefix=topo.prefix)

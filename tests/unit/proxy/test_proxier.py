@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pinnace.proxy.config import ProxyConfig, ProxyError
@@ -182,3 +184,48 @@ async def test_a_vanished_canary_forces_a_full_sync() -> None:
     runner.saves["filter"] = "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"  # tables replaced
     assert await p.sync(60.0) == "full"
     assert ":KUBE-PROXY-CANARY - [0:0]" in runner.applied()[-1]
+
+
+async def test_iptables_keeps_what_it_saw_for_a_restarted_proxy(tmp_path: Path) -> None:
+    state = tmp_path / "proxy"
+    runner = FakeRunner({"filter": SAVED_JUMPS, "nat": SAVED_NAT})
+    cfg = ProxyConfig(
+        node_name="node1", cluster_cidr="10.0.0.0/8", iptables_backend="nft", state_dir=str(state)
+    )
+    p = IptablesProxier(cfg, ProxyState("node1"), runner)
+    p.prepare()
+    p.state.set_service(svc())
+    p.state.set_slice(eps())
+    assert await p.sync(0.0) == "full"
+    # the save now shows the chains as written (the fake runner does not apply text)
+    written = runner.applied()[-1].split("*nat\n", 1)[1]
+    runner.saves["nat"] = "*nat\n" + written
+    assert await p.sync(1.0) == "skipped"  # quiet: learns, and keeps it on disk
+    assert (state / "iptables-seen.json").exists()
+
+    again = IptablesProxier(cfg, ProxyState("node1"), runner)
+    again.prepare()
+    again.state.set_service(svc())
+    again.state.set_slice(eps())
+    assert await again.sync(0.0) == "full"
+    own = [f":{c} - [0:0]" for r in p._rendered.values() for c in r.chains]
+    assert own and not any(d in runner.applied()[-1] for d in own)  # nothing of it rewritten
+
+    # another backend's record is not used; nor is an unreadable one
+    other = IptablesProxier(
+        ProxyConfig(node_name="node1", cluster_cidr="10.0.0.0/8", iptables_backend="legacy",
+                    state_dir=str(state)),
+        ProxyState("node1"), runner,
+    )  # fmt: skip
+    other.prepare()
+    other.state.set_service(svc())
+    other.state.set_slice(eps())
+    assert await other.sync(0.0) == "full"
+    assert all(d in runner.applied()[-1] for d in own)
+    (state / "iptables-seen.json").write_text("{not json")
+    broken = IptablesProxier(cfg, ProxyState("node1"), runner)
+    broken.prepare()
+    broken.state.set_service(svc())
+    broken.state.set_slice(eps())
+    assert await broken.sync(0.0) == "full"
+    assert all(d in runner.applied()[-1] for d in own)
