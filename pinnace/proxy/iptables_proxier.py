@@ -84,6 +84,9 @@ log = logging.getLogger("pinnace.proxy.iptables")
 
 #: in ``ProxyConfig.state_dir``: what the proxier saw of the chains it wrote
 SEEN_FILE = "iptables-seen.json"
+#: seconds without writes before a quiet sync reads the rules back (a save of a
+#: big table costs ~0.3 s: not after every endpoint change of a busy cluster)
+LEARN_AFTER = 30.0
 
 SyncResult = str  # "full" | "partial" | "skipped"
 
@@ -123,6 +126,7 @@ class IptablesProxier:
         # after (learned on the next quiet sync, see _learn)
         self._seen: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._unseen: set[ServicePortName] = set()
+        self._last_write = 0.0
         #: the last text applied (tests and debugging)
         self._udp = UdpFlows(self.state, self.runner)
         self.last_text = ""
@@ -202,7 +206,8 @@ class IptablesProxier:
             full = True
         dirty = self.state.take_dirty()
         if not full and not dirty:
-            if await (self._learn() if self._unseen else self._canary_present()):
+            learn = self._unseen and now - self._last_write >= LEARN_AFTER
+            if await (self._learn() if learn else self._canary_present()):
                 return "skipped"
             log.info("kube-proxy's canary chain is gone (iptables flushed?): full resync")
             full = True
@@ -248,6 +253,8 @@ class IptablesProxier:
         for spn in rendered:
             self._seen.pop(str(spn), None)
             self._unseen.add(spn)
+        if rendered:
+            self._last_write = now
         if full:
             self._unseen &= set(self._rendered)
         self._last_filter, self._last_head = filt, head

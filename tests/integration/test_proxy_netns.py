@@ -479,9 +479,13 @@ def test_a_full_resync_rewrites_only_chains_not_as_written(topo: Topology, tmp_p
         st.set_service(service("one", "10.96.0.41"))
         st.set_slice(endpoint_slice("one", [topo.servers["srv1"]]))
         assert sync(p, 0.0) == "full"
-        assert sync(p, 1.0) == "skipped"  # quiet: the chains are seen as written
+        assert sync(p, 1.0) == "skipped"  # quiet, but too soon after the write to look
         p.request_full_sync()
         assert sync(p, 2.0) == "full"
+        assert ":KUBE-SEP-" in p.last_text  # so all was written again
+        assert sync(p, 40.0) == "skipped"  # quiet for long: the chains are seen as written
+        p.request_full_sync()
+        assert sync(p, 41.0) == "full"
         declared = [ln for ln in p.last_text.splitlines() if ln.startswith(":KUBE-S")]
         assert set(declared) == {":KUBE-SERVICES - [0:0]"}  # no per-service chain rewritten
         assert set(topo.connect("10.96.0.40", 80, 20)) == SRVS
@@ -493,7 +497,7 @@ def test_a_full_resync_rewrites_only_chains_not_as_written(topo: Topology, tmp_p
         again.state.set_slice(endpoint_slice("web", list(topo.servers.values())))
         again.state.set_service(service("one", "10.96.0.41"))
         again.state.set_slice(endpoint_slice("one", [topo.servers["srv1"]]))
-        assert sync(again, 0.0) == "full"
+        assert sync(again, 50.0) == "full"
         declared = [ln for ln in again.last_text.splitlines() if ln.startswith(":KUBE-S")]
         assert set(declared) == {":KUBE-SERVICES - [0:0]"}
         assert set(topo.connect("10.96.0.40", 80, 20)) == SRVS
@@ -508,7 +512,7 @@ def test_a_full_resync_rewrites_only_chains_not_as_written(topo: Topology, tmp_p
         sh(*topo.prefix, "iptables", "-t", "nat", "-F", svc_chain)
         assert set(topo.connect("10.96.0.40", 80, 3)) != SRVS
         p.request_full_sync()
-        assert sync(p, 3.0) == "full"
+        assert sync(p, 60.0) == "full"
         assert f":{svc_chain} - [0:0]" in p.last_text
         assert "default/one:http" not in "\n".join(
             ln for ln in p.last_text.splitlines() if not ln.startswith("-A KUBE-SERVICES")
@@ -517,9 +521,9 @@ def test_a_full_resync_rewrites_only_chains_not_as_written(topo: Topology, tmp_p
 
         # a change written since the last quiet sync is rewritten by a full sync
         st.set_slice(endpoint_slice("one", [topo.servers["srv2"]]))
-        assert sync(p, 4.0) == "partial"
+        assert sync(p, 61.0) == "partial"
         p.request_full_sync()
-        assert sync(p, 5.0) == "full"
+        assert sync(p, 62.0) == "full"
         assert "default/one:http" in "\n".join(
             ln for ln in p.last_text.splitlines() if not ln.startswith("-A KUBE-SERVICES")
         )

@@ -200,7 +200,7 @@ async def test_iptables_keeps_what_it_saw_for_a_restarted_proxy(tmp_path: Path) 
     # the save now shows the chains as written (the fake runner does not apply text)
     written = runner.applied()[-1].split("*nat\n", 1)[1]
     runner.saves["nat"] = "*nat\n" + written
-    assert await p.sync(1.0) == "skipped"  # quiet: learns, and keeps it on disk
+    assert await p.sync(40.0) == "skipped"  # quiet: learns, and keeps it on disk
     assert (state / "iptables-seen.json").exists()
 
     again = IptablesProxier(cfg, ProxyState("node1"), runner)
