@@ -254,52 +254,51 @@ async def test_retry_after_429(fake_api: FakeApiServer) -> None:
         await c.close()
 
 
+class TimedRecorder:
+    """A transport that records (name requested, fake time) and answers 200."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls: list[tuple[str, float]] = []
+
+    async def request(self, method: str, path: str, **kw: object) -> Response:
+        self.calls.append((path.rsplit("/", 1)[-1], self.clock.now()))
+        return Response(200, b'{"kind":"Node"}')
+
+    def stream(self, *a: object, **kw: object) -> object:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        pass
+
+
 async def test_client_rate_limiter_throttles() -> None:
-    clock = FakeClock()
-    calls: list[float] = []
-
-    class Recorder:
-        async def request(self, method: str, path: str, **kw: object) -> Response:
-            calls.append(clock.now())
-            return Response(200, b'{"kind":"Pod"}')
-
-        def stream(self, *a: object, **kw: object) -> object:
-            raise NotImplementedError
-
-        async def close(self) -> None:
-            pass
-
     import asyncio
 
-    c = Client(Recorder(), qps=5, burst=2, clock=clock)  # type: ignore[arg-type]
+    clock = FakeClock()
+    rec = TimedRecorder(clock)
+    c = Client(rec, qps=5, burst=2, clock=clock)  # type: ignore[arg-type]
     tasks = [asyncio.create_task(c.get(NODES, f"n{i}")) for i in range(4)]
     await clock.settle()
-    assert calls == [0.0, 0.0]  # the burst goes at once
+
+    def times() -> list[float]:
+        return [t for _, t in rec.calls]
+
+    assert times() == [0.0, 0.0]  # the burst goes at once
     await clock.advance(0.2)
-    assert calls == [0.0, 0.0, 0.2]
+    assert times() == [0.0, 0.0, 0.2]
     await clock.advance(0.2)
-    assert calls == [0.0, 0.0, 0.2, 0.4]
+    assert times() == [0.0, 0.0, 0.2, 0.4]
     await asyncio.gather(*tasks)
 
 
 async def test_a_client_with_its_own_limits_shares_the_transport_not_the_bucket() -> None:
-    clock = FakeClock()
-    calls: list[tuple[str, float]] = []
-
-    class Recorder:
-        async def request(self, method: str, path: str, **kw: object) -> Response:
-            calls.append((path.rsplit("/", 1)[-1], clock.now()))
-            return Response(200, b'{"kind":"Node"}')
-
-        def stream(self, *a: object, **kw: object) -> object:
-            raise NotImplementedError
-
-        async def close(self) -> None:
-            pass
-
     import asyncio
 
-    main = Client(Recorder(), qps=1, burst=1, clock=clock)  # type: ignore[arg-type]
+    clock = FakeClock()
+    rec = TimedRecorder(clock)
+    calls = rec.calls
+    main = Client(rec, qps=1, burst=1, clock=clock)  # type: ignore[arg-type]
     events = main.with_own_limits(1, 2)
     assert events.transport is main.transport
     tasks = [asyncio.create_task(events.get(NODES, f"e{i}")) for i in range(3)]
