@@ -76,6 +76,7 @@ from pinnace.proxy.runner import (
     parse_save_tables,
     resolve_iptables_backend,
 )
+from pinnace.proxy.savedform import saved_form
 from pinnace.proxy.state import ProxyState
 
 __all__ = ["IptablesProxier", "SyncResult", "nodeport_ips"]
@@ -279,15 +280,21 @@ class IptablesProxier:
         return digest("\n".join(self._rendered[spn].rules))
 
     def _same(self, spn: ServicePortName, kernel: dict[str, str]) -> bool:
-        """Whether ``spn``'s rules are the ones last written and its chains in
-        the kernel (``kernel``: chain digests of a save) are as they were then."""
+        """Whether ``spn``'s chains in the kernel (``kernel``: chain digests of a
+        save) hold the rules we would write: as recorded when these same rules
+        were last written, or else as iptables-save prints our rules."""
+        r = self._rendered[spn]
         seen = self._seen.get(str(spn))
-        if seen is None or seen[0] != self._digest(spn):
+        if seen is not None and seen[0] == self._digest(spn):
+            return len(r.chains) == len(seen[1]) and all(
+                kernel.get(c) == d for c, d in zip(r.chains, seen[1], strict=True)
+            )
+        if not all(c in kernel for c in r.chains):  # e.g. the first sync: nothing to compare
             return False
-        chains = self._rendered[spn].chains
-        return len(chains) == len(seen[1]) and all(
-            kernel.get(c) == d for c, d in zip(chains, seen[1], strict=True)
-        )
+        lines: dict[str, list[str]] = {c: [] for c in r.chains}
+        for rule in r.rules:
+            lines[rule.split(" ", 2)[1]].append(saved_form(rule))
+        return all(kernel.get(c) == digest("\n".join(ls)) for c, ls in lines.items())
 
     async def _learn(self) -> bool:
         """On a quiet sync after a write: record how iptables-save prints the
@@ -362,4 +369,4 @@ class IptablesProxier:
             wanted.extend(KUBELET_JUMPS)
         have = {"nat": nat_rules, "filter": filter_rules}
         missing = [j for j in wanted if f"-A {j.src} {jump_rule(j)}" not in have[j.table]]
-        return stale, missing, chain_digests(text, "nat") if self._seen else {}
+        return stale, missing, chain_digests(text, "nat")
