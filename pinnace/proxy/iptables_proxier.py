@@ -128,6 +128,7 @@ class IptablesProxier:
         self._seen: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._unseen: set[ServicePortName] = set()
         self._last_write = 0.0
+        self._whole_cache_ok = True
         #: the last text applied (tests and debugging)
         self._udp = UdpFlows(self.state, self.runner)
         self.last_text = ""
@@ -234,16 +235,27 @@ class IptablesProxier:
             head = "\n".join(parts.head + parts.tail)
             # a partial sync leaves out what did not change (an endpoint-only change
             # rewrites just that Service's chains)
+            whole_cache = (
+                self._whole_cache_ok
+                and self.backend == "nft"
+                and len(parts.chains) >= WHOLE_CACHE_CHAINS
+            )
             text = parts.text(
                 with_filter=full or filt != self._last_filter,
                 with_head=full or head != self._last_head,
-                whole_cache=self.backend == "nft" and len(parts.chains) >= WHOLE_CACHE_CHAINS,
+                whole_cache=whole_cache,
             )
 
             self.last_text = text
-            await self.runner.run(
-                self.restore_cmd, "-w", "5", "--noflush", input=text, keep_stdout=False
-            )
+            try:
+                await self.runner.run(
+                    self.restore_cmd, "-w", "5", "--noflush", input=text, keep_stdout=False
+                )
+            except ProxyError:
+                if whole_cache:  # an iptables that refuses the -S line: never again
+                    log.warning("%s failed with a -S line; writing without it", self.restore_cmd)
+                    self._whole_cache_ok = False
+                raise
         except BaseException:
             self.state.mark_dirty(dirty)
             self.need_full = True

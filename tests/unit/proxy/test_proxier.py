@@ -229,3 +229,20 @@ async def test_iptables_keeps_what_it_saw_for_a_restarted_proxy(tmp_path: Path) 
     broken.state.set_slice(eps())
     assert await broken.sync(0.0) == "full"
     assert all(d in runner.applied()[-1] for d in own)
+
+
+async def test_an_iptables_that_refuses_the_whole_cache_line_gets_text_without_it() -> None:
+    from pinnace.proxy.iptables import WHOLE_CACHE_CHAINS, WHOLE_CACHE_LINE
+
+    p, runner = ipt(fail=True)
+    n = WHOLE_CACHE_CHAINS // 11 + 10  # a SVC chain and 10 SEP chains per Service
+    for i in range(n):
+        p.state.set_service(svc(f"s{i}", f"172.30.{i // 200}.{i % 200 + 1}"))
+        ips = [ep(f"10.180.{(i * 10 + j) // 250}.{(i * 10 + j) % 250 + 1}") for j in range(10)]
+        p.state.set_slice(eps(f"s{i}", ips))
+    with pytest.raises(ProxyError):
+        await p.sync(0.0)
+    assert WHOLE_CACHE_LINE in p.last_text.splitlines()
+    runner.fail = False
+    assert await p.sync(1.0) == "full"
+    assert WHOLE_CACHE_LINE not in p.last_text.splitlines()
