@@ -88,7 +88,8 @@ def ready_nodes(s: Server) -> list[str]:
         for n in json.loads(out.stdout)["items"]
         if any(
             c["type"] == "Ready" and c["status"] == "True"
-            for c in n["status"].get("conditions", [])
+            # a Node may be read between its create and its first status write
+            for c in (n.get("status") or {}).get("conditions", [])
         )
     ]
 
