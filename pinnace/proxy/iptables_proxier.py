@@ -43,7 +43,6 @@ once); the restore runs as an asyncio subprocess.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 
@@ -69,12 +68,11 @@ from pinnace.proxy.iptables import (
 from pinnace.proxy.model import ServicePortName
 from pinnace.proxy.runner import (
     Runner,
-    chain_digests,
     digest,
     iptables_command,
     iptables_tools,
-    parse_save_tables,
     resolve_iptables_backend,
+    save_chains,
 )
 from pinnace.proxy.savedform import saved_form
 from pinnace.proxy.state import ProxyState
@@ -291,42 +289,42 @@ class IptablesProxier:
     def _digest(self, spn: ServicePortName) -> str:
         return digest("\n".join(self._rendered[spn].rules))
 
-    def _same(self, spn: ServicePortName, kernel: dict[str, str]) -> bool:
-        """Whether ``spn``'s chains in the kernel (``kernel``: chain digests of a
-        save) hold the rules we would write: as recorded when these same rules
-        were last written, or else as iptables-save prints our rules."""
+    def _same(self, spn: ServicePortName, nat: dict[str, list[str]]) -> bool:
+        """Whether ``spn``'s chains in the kernel (``nat``: a save's chains) hold
+        the rules we would write: as recorded when these same rules were last
+        written, or else as iptables-save prints our rules."""
         r = self._rendered[spn]
+        if not all(c in nat for c in r.chains):  # e.g. the first sync: nothing to compare
+            return False
         seen = self._seen.get(str(spn))
         if seen is not None and seen[0] == self._digest(spn):
             return len(r.chains) == len(seen[1]) and all(
-                kernel.get(c) == d for c, d in zip(r.chains, seen[1], strict=True)
+                digest("\n".join(nat[c])) == d for c, d in zip(r.chains, seen[1], strict=True)
             )
-        if not all(c in kernel for c in r.chains):  # e.g. the first sync: nothing to compare
-            return False
         lines: dict[str, list[str]] = {c: [] for c in r.chains}
         for rule in r.rules:
             lines[rule.split(" ", 2)[1]].append(saved_form(rule))
-        return all(kernel.get(c) == digest("\n".join(ls)) for c, ls in lines.items())
+        return all(nat[c] == ls for c, ls in lines.items())
 
     async def _learn(self) -> bool:
         """On a quiet sync after a write: record how iptables-save prints the
         chains written (so the next full sync can tell a chain changed by
         someone else from one as we left it). Also the canary check: False
         when the canary chain is gone."""
-        text = await self.runner.run(self.save_cmd)
-        filt = chain_digests(text, "filter")
-        nat = chain_digests(text, "nat")
+        saved = save_chains(await self.runner.run(self.save_cmd))
+        nat = saved.get("nat", {})
         for spn in self._unseen:
             if spn not in self._rendered:
                 continue
             chains = self._rendered[spn].chains
             if all(c in nat for c in chains):
-                self._seen[str(spn)] = (self._digest(spn), tuple(nat[c] for c in chains))
+                kept = tuple(digest("\n".join(nat[c])) for c in chains)
+                self._seen[str(spn)] = (self._digest(spn), kept)
         self._unseen.clear()
         live = {str(spn) for spn in self._rendered}
         self._seen = {k: v for k, v in self._seen.items() if k in live}
         self._store_seen()
-        return CANARY in filt
+        return CANARY in saved.get("filter", {})
 
     def _seen_file(self) -> Path | None:
         d = self.config.state_dir
@@ -366,19 +364,19 @@ class IptablesProxier:
 
     async def _inspect(
         self, active: set[str], ctx: IptablesContext
-    ) -> tuple[set[str], list[Jump], dict[str, str]]:
+    ) -> tuple[set[str], list[Jump], dict[str, list[str]]]:
         """Our leftover chains (nat), the jump rules missing from built-in chains,
-        and the nat chains' digests."""
+        and the nat chains' rules."""
         # one save of every table: iptables-nft-save dumps the whole ruleset each time
-        empty: tuple[set[str], Counter[str]] = (set(), Counter())
-        text = await self.runner.run(self.save_cmd)
-        saved = parse_save_tables(text)
-        nat_chains, nat_rules = saved.get("nat", empty)
-        filter_rules = saved.get("filter", empty)[1]
-        stale = {c for c in nat_chains if is_service_chain(c)} - active
+        saved = save_chains(await self.runner.run(self.save_cmd))
+        nat = saved.get("nat", {})
+        stale = {c for c in nat if is_service_chain(c)} - active
         wanted = list(JUMPS)
         if localnet_guard(ctx):
             wanted.extend(KUBELET_JUMPS)
-        have = {"nat": nat_rules, "filter": filter_rules}
-        missing = [j for j in wanted if f"-A {j.src} {jump_rule(j)}" not in have[j.table]]
-        return stale, missing, chain_digests(text, "nat")
+        missing = [
+            j
+            for j in wanted
+            if f"-A {j.src} {jump_rule(j)}" not in saved.get(j.table, {}).get(j.src, [])
+        ]
+        return stale, missing, nat

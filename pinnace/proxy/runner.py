@@ -27,13 +27,12 @@ from pinnace.proxy.config import ProxyError
 
 __all__ = [
     "Runner",
-    "chain_digests",
     "digest",
     "iptables_command",
     "iptables_tools",
     "parse_save",
-    "parse_save_tables",
     "resolve_iptables_backend",
+    "save_chains",
 ]
 
 
@@ -125,33 +124,19 @@ def parse_save(text: str) -> tuple[set[str], Counter[str]]:
     return chains, rules
 
 
-def parse_save_tables(text: str) -> dict[str, tuple[set[str], Counter[str]]]:
-    """``iptables-save`` output of several tables → :func:`parse_save` per table."""
-    tables: dict[str, list[str]] = {}
-    lines: list[str] = []
+def save_chains(text: str) -> dict[str, dict[str, list[str]]]:
+    """``iptables-save`` output → table → chain → its ``-A`` lines in order
+    (a chain with no rules maps to an empty list)."""
+    tables: dict[str, dict[str, list[str]]] = {}
+    chains: dict[str, list[str]] = {}
     for line in text.splitlines():
         if line.startswith("*"):
-            lines = tables.setdefault(line[1:].strip(), [])
-        else:
-            lines.append(line)
-    return {t: parse_save("\n".join(ls)) for t, ls in tables.items()}
-
-
-def chain_digests(text: str, table: str) -> dict[str, str]:
-    """Every chain of ``table`` in ``iptables-save`` output → a digest of its rules
-    in order (equal digests: the same rules, as iptables prints them)."""
-    rules: dict[str, list[str]] = {}
-    inside = False
-    for line in text.splitlines():
-        if line.startswith("*"):
-            inside = line[1:].strip() == table
-        elif not inside:
-            continue
+            chains = tables.setdefault(line[1:].strip(), {})
         elif line.startswith(":"):
-            rules.setdefault(line[1:].split(" ", 1)[0], [])
+            chains.setdefault(line[1:].split(" ", 1)[0], [])
         elif line.startswith("-A "):
-            rules.setdefault(line[3:].split(" ", 1)[0], []).append(line)
-    return {chain: digest("\n".join(lines)) for chain, lines in rules.items()}
+            chains.setdefault(line[3:].split(" ", 1)[0], []).append(line)
+    return tables
 
 
 def digest(text: str) -> str:
