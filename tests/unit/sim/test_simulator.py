@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from pinnace.client import AiohttpTransport, Client, ClientConfig, FakeClock
 from pinnace.sim import SimNodes, SimOptions, expand
-from tests.unit.client.fake_apiserver import FakeApiServer
+from tests.unit.client.fake_apiserver import FakeApiServer, until
 
 Obj = dict[str, Any]
 
@@ -66,12 +66,7 @@ async def sim(api: FakeApi) -> AsyncIterator[tuple[SimNodes, FakeClock]]:
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not check():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+    await until(check, timeout)
 
 
 def renew_time(api: FakeApi, node: str) -> str:
