@@ -86,8 +86,18 @@ class Client:
         self.max_retries = max_retries
 
     @classmethod
-    def from_config(cls, config: ClientConfig, *, clock: Clock = REAL_CLOCK) -> Client:
-        return cls(AiohttpTransport(config), qps=config.qps, burst=config.burst, clock=clock)
+    def from_config(
+        cls,
+        config: ClientConfig,
+        *,
+        clock: Clock = REAL_CLOCK,
+        max_request_connections: int | None = None,
+    ) -> Client:
+        """A client over HTTPS (or the Unix-socket loopback) for ``config``;
+        ``max_request_connections`` caps the connections that one-shot requests
+        share (see ``AiohttpTransport``; default: no cap below the pool's 100)."""
+        transport = AiohttpTransport(config, max_request_connections=max_request_connections)
+        return cls(transport, qps=config.qps, burst=config.burst, clock=clock)
 
     @classmethod
     def from_kubeconfig(

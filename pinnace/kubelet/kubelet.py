@@ -403,10 +403,19 @@ class Kubelet:
         await self.recorder.stop()
 
 
+#: connections the kubelet's one-shot API requests share. Starting a batch of
+#: pods makes bursts of ~100 requests (tokens, ConfigMaps, status, events):
+#: without a cap each burst opened that many new TLS connections, and their
+#: handshakes cost the API server more than the requests themselves.
+API_REQUEST_CONNECTIONS = 8
+
+
 async def run_kubelet(client_config: ClientConfig, config: KubeletConfig) -> None:
     """Run a kubelet until cancelled (what ``pinnace agent`` and ``pinnace up`` call)."""
     from pinnace.kubelet import services
 
-    async with Client.from_config(client_config) as client:
+    async with Client.from_config(
+        client_config, max_request_connections=API_REQUEST_CONNECTIONS
+    ) as client:
         kubelet = Kubelet(client, config, server_factory=services.server_factory(client_config))
         await kubelet.run()

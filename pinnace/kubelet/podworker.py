@@ -454,8 +454,13 @@ class PodSyncer:
 
     async def create_sandbox(self, pod: Obj, attempt: int) -> str:
         uid = pod["metadata"]["uid"]
-        self.pod_dir(uid).mkdir(parents=True, exist_ok=True)
-        self.log_dir(pod).mkdir(parents=True, exist_ok=True)
+        pod_dir, log_dir = self.pod_dir(uid), self.log_dir(pod)
+
+        def make_dirs() -> None:
+            pod_dir.mkdir(parents=True, exist_ok=True)
+            log_dir.mkdir(parents=True, exist_ok=True)
+
+        await asyncio.to_thread(make_dirs)
         if qos_class(pod) == "Burstable":  # its CPU requests join the burstable cgroup's
             await self.svc.update_qos()
         await asyncio.to_thread(
@@ -495,18 +500,28 @@ class PodSyncer:
             message = getattr(e, "message", None) or str(e)
             raise _StartError("CreateContainerConfigError", message) from e
         hosts = self.svc.hosts_file(pod, [pod_ip] if pod_ip else [])
+        hosts_path: Path | None = None
         if hosts is not None and not any(m.container_path == "/etc/hosts" for m in mounts):
-            path = self.pod_dir(uid) / "etc-hosts"
-            path.write_text(hosts)
-            mounts.append(MountSpec("/etc/hosts", str(path)))
+            hosts_path = self.pod_dir(uid) / "etc-hosts"
+            mounts.append(MountSpec("/etc/hosts", str(hosts_path)))
         tpath = ctr.get("terminationMessagePath", "/dev/termination-log")
-        if tpath:
-            tfile = self.termination_file(uid, ctr["name"], attempt)
-            tfile.parent.mkdir(parents=True, exist_ok=True)
-            tfile.write_bytes(b"")
-            os.chmod(tfile, 0o666)
+        tfile = self.termination_file(uid, ctr["name"], attempt) if tpath else None
+        if tfile is not None:
             mounts.append(MountSpec(tpath, str(tfile)))
-        (self.log_dir(pod) / ctr["name"]).mkdir(parents=True, exist_ok=True)
+        log_dir = self.log_dir(pod) / ctr["name"]
+
+        def prepare_files() -> None:
+            if hosts_path is not None and hosts is not None:
+                hosts_path.write_text(hosts)
+            if tfile is not None:
+                tfile.parent.mkdir(parents=True, exist_ok=True)
+                tfile.write_bytes(b"")
+                os.chmod(tfile, 0o666)
+            log_dir.mkdir(parents=True, exist_ok=True)
+
+        # In a thread: during a batch each of these takes a millisecond or more
+        # on the node's disk, and the event loop serves every pod.
+        await asyncio.to_thread(prepare_files)
         from pinnace.kubelet.envvars import expand_command_and_args
 
         command, args = expand_command_and_args(ctr, env)

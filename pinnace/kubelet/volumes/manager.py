@@ -409,8 +409,14 @@ class VolumeManager:
         # fetch first: a missing object must not leave an empty volume that looks ready
         payload = await self._payload(pod, vtype, source, fetcher, fs_group)
         memory = self.memory_backed_secrets and vtype in MEMORY_BACKED_TYPES
-        self._ensure_dir(path, pod, medium_memory=memory, size_limit=None)
-        self._write(path, payload, fs_group, f"{vtype} {name}")
+
+        def materialize() -> None:
+            self._ensure_dir(path, pod, medium_memory=memory, size_limit=None)
+            self._write(path, payload, fs_group, f"{vtype} {name}")
+
+        # In a thread: while containerd starts a batch of pods, each mkdir on
+        # the node's disk takes 1-15 ms, and the event loop serves every pod.
+        await asyncio.to_thread(materialize)
         return path
 
     @staticmethod
