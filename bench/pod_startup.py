@@ -601,6 +601,14 @@ async def pinnace_phases(args: argparse.Namespace, env: Env, results: Obj) -> No
             await asyncio.sleep(args.settle)
             results["mem_batch"] = memory(env)
             await p.delete(batch)
+            rounds = [batch]
+            for i in range(1, args.batch_rounds):
+                print(f"batch of {args.batch}, round {i + 1}...", file=sys.stderr)
+                await asyncio.sleep(args.gap)
+                more = await p.batch(args.batch)
+                rounds.append(more)
+                await p.delete(more)
+            results["batch_rounds"] = rounds
             await asyncio.sleep(args.settle)
             results["mem_after"] = memory(env)
             results["watch_errors"] = watch.errors
@@ -624,22 +632,27 @@ async def raw_phases(args: argparse.Namespace, env: Env, results: Obj) -> None:
             await raw.clear()
             await asyncio.sleep(args.gap)
         results["raw_single"] = singles
-        print(f"raw CRI: batch of {args.batch}...", file=sys.stderr)
-        shims0 = set(shim_pids(env.containerd_sock))
-        c0 = cpu_snapshot(env)
-        t0 = time.monotonic()
-        ends: list[float] = []
+        rounds: list[tuple[list[RawRun], float]] = []
+        for i in range(args.batch_rounds):
+            print(f"raw CRI: batch of {args.batch}, round {i + 1}...", file=sys.stderr)
+            shims0 = set(shim_pids(env.containerd_sock))
+            c0 = cpu_snapshot(env)
+            t0 = time.monotonic()
+            ends: list[float] = []
 
-        async def one() -> RawRun:
-            r = await raw.one()
-            ends.append(time.monotonic())
-            return r
+            async def one(ends: list[float]) -> RawRun:
+                r = await raw.one()
+                ends.append(time.monotonic())
+                return r
 
-        runs = await asyncio.gather(*(one() for _ in range(args.batch)))
-        results["raw_batch_cpu"] = cpu_cores(env, c0, shims0)
-        results["raw_batch"] = list(runs)
-        results["raw_batch_total"] = max(ends) - t0
-        await raw.clear()
+            runs = await asyncio.gather(*(one(ends) for _ in range(args.batch)))
+            if not rounds:
+                results["raw_batch_cpu"] = cpu_cores(env, c0, shims0)
+            rounds.append((list(runs), max(ends) - t0))
+            await raw.clear()
+            await asyncio.sleep(args.gap)
+        results["raw_batch"], results["raw_batch_total"] = rounds[0]
+        results["raw_batch_rounds"] = rounds
 
 
 def run(args: argparse.Namespace, tmp: Path, cleanups: list[Callable[[], None]]) -> Obj:
@@ -740,6 +753,13 @@ def report(args: argparse.Namespace, r: Obj) -> Obj:
     b50, b99 = percentile(batch, 50), percentile(batch, 99)
     r50, r99 = percentile(raw_single, 50), percentile(raw_single, 99)
     rb50, rb99 = percentile(raw_batch, 50), percentile(raw_batch, 99)
+    # every round's p99 and total; the ratios compare the medians over rounds
+    round_b99, round_total = [], []
+    for tracks in r["batch_rounds"]:
+        round_b99.append(percentile([t.latency for t in tracks if t.latency is not None], 99))
+        round_total.append(max(t.ready for t in tracks if t.ready) - min(t.sent for t in tracks))
+    round_rb99 = [percentile([x.total for x in runs], 99) for runs, _ in r["raw_batch_rounds"]]
+    round_rtotal = [total for _, total in r["raw_batch_rounds"]]
 
     print()
     print(f"pod startup latency (API create -> Ready, image cached; node Ready after "
@@ -753,6 +773,10 @@ def report(args: argparse.Namespace, r: Obj) -> Obj:
           f"{ms(max(batch)):>8} {ms(batch_total):>9}")  # fmt: skip
     print(f"{f'raw CRI, batch of {len(raw_batch)}':<28} {ms(rb50):>8} {ms(rb99):>8} "
           f"{ms(max(raw_batch)):>8} {ms(raw_total):>9}")  # fmt: skip
+    if len(round_b99) > 1:
+        print(f"batch rounds, p99 / total ms: pinnace "
+              f"{', '.join(f'{ms(a)}/{ms(b)}' for a, b in zip(round_b99, round_total, strict=True))}; "
+              f"raw CRI {', '.join(f'{ms(a)}/{ms(b)}' for a, b in zip(round_rb99, round_rtotal, strict=True))}")  # fmt: skip
     print()
     rs = r["raw_single"]
     print(f"raw CRI calls, 1 pod, median ms: RunPodSandbox {ms(median([x.run_sandbox for x in rs]))}, "
@@ -786,8 +810,10 @@ def report(args: argparse.Namespace, r: Obj) -> Obj:
         print(f"{label:<40} {m['agent_mb']:>7.1f} {m['containerd_mb']:>10.1f} "
               f"{m['shims_mb']:>7.1f} ({m['shims']})")  # fmt: skip
     print()
-    ratio_s50, ratio_s99, ratio_b99 = s50 / r50, s99 / r99, b99 / rb99
-    ratio_total = batch_total / raw_total
+    ratio_s50, ratio_s99 = s50 / r50, s99 / r99
+    ratio_b99 = median(round_b99) / median(round_rb99)
+    ratio_total = median(round_total) / median(round_rtotal)
+    rounds_note = f" (median of {len(round_b99)} rounds)" if len(round_b99) > 1 else ""
     full = len(batch) == TARGET_BATCH
     rows = [
         ("1 pod p99 <= 1 s", f"{ms(s99)} ms", verdict(s99 <= TARGET_SINGLE_P99)),
@@ -795,17 +821,18 @@ def report(args: argparse.Namespace, r: Obj) -> Obj:
          verdict(b99 <= TARGET_BATCH_P99) if full else f"n/a (batch of {len(batch)})"),
         ("pinnace / raw CRI <= 1.3x: 1 pod p50", f"{ratio_s50:.2f}x", verdict(ratio_s50 <= TARGET_RATIO)),
         ("pinnace / raw CRI <= 1.3x: 1 pod p99", f"{ratio_s99:.2f}x", verdict(ratio_s99 <= TARGET_RATIO)),
-        ("pinnace / raw CRI <= 1.3x: batch p99", f"{ratio_b99:.2f}x", verdict(ratio_b99 <= TARGET_RATIO)),
-        ("pinnace / raw CRI <= 1.3x: batch total", f"{ratio_total:.2f}x",
+        (f"pinnace / raw CRI <= 1.3x: batch p99{rounds_note}", f"{ratio_b99:.2f}x",
+         verdict(ratio_b99 <= TARGET_RATIO)),
+        (f"pinnace / raw CRI <= 1.3x: batch total{rounds_note}", f"{ratio_total:.2f}x",
          verdict(ratio_total <= TARGET_RATIO)),
         ("agent idle RSS <= 60 MB, no pods", f"{r['mem_idle']['agent_mb']:.1f} MB",
          verdict(r["mem_idle"]["agent_mb"] <= TARGET_AGENT_MB)),
         (f"agent idle RSS <= 60 MB, {len(batch)} pods", f"{r['mem_batch']['agent_mb']:.1f} MB",
          verdict(r["mem_batch"]["agent_mb"] <= TARGET_AGENT_MB)),
     ]  # fmt: skip
-    print(f"{'target':<44} {'measured':>10}")
+    print(f"{'target':<62} {'measured':>10}")
     for label, value, v in rows:
-        print(f"{label:<44} {value:>10}  {v}")
+        print(f"{label:<62} {value:>10}  {v}")
     if r.get("watch_errors"):
         print(f"watch errors: {r['watch_errors']}", file=sys.stderr)
 
@@ -818,6 +845,8 @@ def report(args: argparse.Namespace, r: Obj) -> Obj:
         "single_s": single, "batch_s": batch, "batch_total_s": batch_total,
         "raw_single_s": raw_single, "raw_batch_s": raw_batch, "raw_batch_total_s": raw_total,
         "raw_single_calls": [vars(x) for x in rs], "raw_batch_calls": [vars(x) for x in rb],
+        "batch_rounds_p99_s": round_b99, "batch_rounds_total_s": round_total,
+        "raw_batch_rounds_p99_s": round_rb99, "raw_batch_rounds_total_s": round_rtotal,
         "steps_single": s_steps, "steps_batch": b_steps, "batch_cpu": r["batch_cpu"],
         "raw_batch_cpu": r["raw_batch_cpu"],
         "memory": {k: r[k] for k in ("mem_fresh", "mem_idle", "mem_batch", "mem_after")},
@@ -832,6 +861,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="3 single runs, short settle times")
     ap.add_argument("--runs", type=int, default=None, help="single-pod runs (default 10)")
     ap.add_argument("--batch", type=int, default=TARGET_BATCH, help="pods created at once")
+    ap.add_argument("--batch-rounds", type=int, default=3,
+                    help="batches of each kind; the batch ratios compare the medians (default 3)")  # fmt: skip
     ap.add_argument("--settle", type=float, default=None, help="seconds before RSS readings")
     ap.add_argument("--gap", type=float, default=0.5, help="pause between single runs (s)")
     ap.add_argument("--agent-v", type=int, default=0, help="the agent's -v (log verbosity)")
