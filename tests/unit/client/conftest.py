@@ -5,23 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from pinnace.client.config import ClientConfig
 from pinnace.client.rest import Client
 from pinnace.client.transport import AiohttpTransport
-from tests.unit.client.fake_apiserver import FakeApiServer
+from tests.unit.client.fake_apiserver import FakeApiServer, serve_all
 
 
 @pytest.fixture
 async def fake_api() -> AsyncIterator[FakeApiServer]:
     api = FakeApiServer()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", api.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    api.url = str(server.make_url("")).rstrip("/")
+    server, api.url = await serve_all(api.handle)
     try:
         yield api
     finally:

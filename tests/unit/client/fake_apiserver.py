@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from pinnace.api.selectors import parse_field_selector, parse_label_selector
 
@@ -305,3 +306,13 @@ async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
         if loop.time() > end:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.005)
+
+
+async def serve_all(handler: Callable[[web.Request], Any]) -> tuple[TestServer, str]:
+    """A loopback test server sending every path to ``handler``, started; and
+    its base URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server, str(server.make_url("")).rstrip("/")

@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from pinnace.client.config import ClientConfig
 from pinnace.client.transport import AiohttpTransport
-from tests.unit.client.fake_apiserver import until
+from tests.unit.client.fake_apiserver import serve_all, until
 
 
 class Server:
@@ -49,11 +48,7 @@ class Server:
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     s = Server()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", s.handle)
-    ts = TestServer(app, host="127.0.0.1")
-    await ts.start_server()
-    s.url = str(ts.make_url("")).rstrip("/")
+    ts, s.url = await serve_all(s.handle)
     try:
         yield s
     finally:

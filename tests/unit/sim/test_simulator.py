@@ -9,12 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from pinnace.client import AiohttpTransport, Client, ClientConfig, FakeClock
 from pinnace.sim import SimNodes, SimOptions, expand
-from tests.unit.client.fake_apiserver import FakeApiServer, until
+from tests.unit.client.fake_apiserver import FakeApiServer, serve_all, until
 
 Obj = dict[str, Any]
 
@@ -37,11 +35,7 @@ class FakeApi(FakeApiServer):
 @pytest.fixture
 async def api() -> AsyncIterator[FakeApi]:
     fake = FakeApi()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", fake.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    fake.url = str(server.make_url("")).rstrip("/")
+    server, fake.url = await serve_all(fake.handle)
     try:
         yield fake
     finally:
