@@ -559,7 +559,11 @@ class ResourceStore:
             await self._admit(
                 "UPDATE", namespace, name, new, current, ctx, subresource, between=validate
             )
-            self.hooks.track_managed_fields(self.resource, current, new, ctx, subresource)
+            if subresource != "binding":
+                # Upstream's binding writes the pod straight to storage, past the
+                # field manager: no manager owns spec.nodeName or the
+                # PodScheduled condition it sets (kubernetes#127508).
+                self.hooks.track_managed_fields(self.resource, current, new, ctx, subresource)
             if _same_object(new, current) and not (
                 self._stale is not None and await self._stale(key)
             ):

@@ -125,6 +125,7 @@ def test_pod_graceful_deletion_and_binding(raw: RawClient) -> None:
         "metadata": {"name": "gp"},
         "target": {"kind": "Node", "name": "n1"},
     }
+    fields_before = body["metadata"]["managedFields"]
     assert raw.json("POST", f"/api/v1/namespaces/{NS}/pods/gp/binding", binding)[0] == 201
     status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/pods/gp/binding", binding)
     assert status == 409
@@ -133,6 +134,8 @@ def test_pod_graceful_deletion_and_binding(raw: RawClient) -> None:
     assert any(
         c["type"] == "PodScheduled" and c["status"] == "True" for c in body["status"]["conditions"]
     )
+    # as upstream, the binding passes the field manager by: no owner of nodeName
+    assert body["metadata"]["managedFields"] == fields_before
     # a scheduled pod is deleted gracefully: it lingers with deletionTimestamp
     status, body = raw.json("DELETE", f"/api/v1/namespaces/{NS}/pods/gp")
     assert status == 200 and body["metadata"]["deletionGracePeriodSeconds"] == 30
