@@ -271,7 +271,15 @@ def compute_status(inputs: PodStatusInputs) -> Obj:
                     " does not exist.",
                 )
             )  # fmt: skip
-    conds += [c for t, c in existing.items() if t not in KUBELET_CONDITIONS]
+    # Kept as the API has them, less null members: the status patch is a merge
+    # patch, which drops them, so keeping them would make the next sync see a
+    # change (the binding's PodScheduled has "lastProbeTime": null) and patch
+    # the same status again.
+    conds += [
+        {k: v for k, v in c.items() if v is not None}
+        for t, c in existing.items()
+        if t not in KUBELET_CONDITIONS
+    ]
     if inputs.disruption_message is not None:
         conds = [c for c in conds if c.get("type") != "DisruptionTarget"]
         conds.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pinnace.api.patch.merge_patch import merge_patch
 from pinnace.kubelet.cri import api_pb2 as cri
 from pinnace.kubelet.podconfig import (
     container_config,
@@ -123,6 +124,23 @@ def test_running_pod_is_ready_with_ip() -> None:
                      "ContainersReady": "True", "Ready": "True"}  # fmt: skip
     assert s["containerStatuses"][0]["state"]["running"]["startedAt"] == "2023-11-14T22:13:20Z"
     assert s["containerStatuses"][0]["containerID"] == "containerd://a-0"
+
+
+def test_status_is_stable_once_patched() -> None:
+    """The status the kubelet sends, merged into the pod as the API server
+    merges a status patch, computes to the same status again: one patch per
+    change (the binding's PodScheduled carries "lastProbeTime": null, which
+    the merge patch drops)."""
+    p = pod([{"name": "a", "image": "busybox"}])
+    p["status"] = {"conditions": [{"type": "PodScheduled", "status": "True",
+                                   "lastProbeTime": None, "lastTransitionTime": "t0"}]}  # fmt: skip
+    rt = PodRuntime("u-1", sandboxes=[SandboxInfo("sb", 0, True, 1, "10.244.0.5")],
+                    containers=[_ctr("a", cri.CONTAINER_RUNNING)])  # fmt: skip
+    first = _status(p, rt)
+    patched = {**p, "status": merge_patch(p["status"], first)}
+    assert _status(patched, rt) == first
+    scheduled = [c for c in first["conditions"] if c["type"] == "PodScheduled"]
+    assert scheduled == [{"type": "PodScheduled", "status": "True", "lastTransitionTime": "t0"}]
 
 
 def test_crashloop_shows_waiting_with_last_state_and_unready() -> None:
