@@ -248,9 +248,16 @@ class PodSyncer:
         spec = pod.get("spec") or {}
         policy = spec.get("restartPolicy", "Always")
         self.svc.probes_add(pod)
+        sandbox = rt.sandbox
+        # A first sandbox needs the pod's cgroup and directories: made while
+        # the volumes' objects are fetched from the API (upstream makes them
+        # before it waits for volumes), then awaited before the sandbox.
+        prepared: asyncio.Future[None] | None = None
         # volumes
         try:
             if st.volume_paths is None:
+                if sandbox is None:
+                    prepared = asyncio.ensure_future(self.prepare_pod(pod))
                 st.volume_paths = await self.svc.setup_volumes(pod)
                 st.last_refresh = time.monotonic()
             elif time.monotonic() - st.last_refresh > self.config.sync_frequency:
@@ -258,10 +265,11 @@ class PodSyncer:
                 st.last_refresh = time.monotonic()
         except Exception as e:  # the volume manager records FailedMount itself
             log.debug("volumes of pod %s: %s", uid, e)
+            if prepared is not None:  # done again before the sandbox is made
+                await asyncio.gather(prepared, return_exceptions=True)
             await self.report(pod, rt, st)
             return 5.0
         # sandbox
-        sandbox = rt.sandbox
         if sandbox is None or not sandbox.ready:
             ran_before = sandbox is not None and any(c.exited for c in rt.containers)
             if ran_before and policy == "Never":
@@ -277,7 +285,7 @@ class PodSyncer:
                 )  # fmt: skip
             attempt = sandbox.attempt + 1 if sandbox is not None else 0
             try:
-                sandbox_id = await self.create_sandbox(pod, attempt)
+                sandbox_id = await self.create_sandbox(pod, attempt, prepared)
             except CRIError as e:
                 msg = f"Failed to create pod sandbox: {e.message}"
                 self.svc.event(pod, "Warning", "FailedCreatePodSandBox", msg, "")
@@ -452,7 +460,8 @@ class PodSyncer:
             dns=self.svc.dns(pod),
         )
 
-    async def create_sandbox(self, pod: Obj, attempt: int) -> str:
+    async def prepare_pod(self, pod: Obj) -> None:
+        """The pod's directories and its cgroup with the pod's resources."""
         uid = pod["metadata"]["uid"]
         pod_dir, log_dir = self.pod_dir(uid), self.log_dir(pod)
 
@@ -467,6 +476,16 @@ class PodSyncer:
             apply_pod_resources, pod_cgroup_parent(pod), pod_resources(pod),
             root=self.config.cgroup_root,
         )  # fmt: skip
+
+    async def create_sandbox(
+        self, pod: Obj, attempt: int, prepared: asyncio.Future[None] | None = None
+    ) -> str:
+        """Run the pod's sandbox; ``prepared`` is a :meth:`prepare_pod` already
+        under way (a failure of it is raised here), else it is done now."""
+        if prepared is not None:
+            await prepared
+        else:
+            await self.prepare_pod(pod)
         return await self.runtime.run_pod_sandbox(self._sandbox_config(pod, attempt))
 
     async def start_container(
