@@ -327,19 +327,22 @@ class PodTopologySpread:
         for i, c in enumerate(constraints):
             size = len(nodes) - len(ignored) if c.topology_key == HOSTNAME else len(domains[i])
             weights.append(math.log(size + 2))
-        if any(c.topology_key != HOSTNAME for c in constraints):
+        # Matching pods per domain of the other keys, over all nodes. Nothing
+        # to count when no scored node has such a domain (e.g. the default
+        # zone constraint on nodes without zones); a node's label is checked
+        # before its inclusion policies, the dearer test.
+        zonal = [c for c in constraints if c.topology_key != HOSTNAME]
+        if zonal and pair_counts:
             affinity = RequiredNodeAffinity(pod)
             tolerations = pod.spec.get("tolerations") or []
             for ni in self.handle.snapshot.node_list():
                 if require_all and not all(k in ni.labels for k in keys):
                     continue
-                for c in constraints:
-                    if c.topology_key == HOSTNAME:
-                        continue
-                    if not c.matches_node_inclusion(ni, affinity, tolerations):
-                        continue
+                for c in zonal:
                     v = ni.labels.get(c.topology_key)
                     if v is None or (c.topology_key, v) not in pair_counts:
+                        continue
+                    if not c.matches_node_inclusion(ni, affinity, tolerations):
                         continue
                     pair_counts[(c.topology_key, v)] += _count_matching(
                         ni, c.selector, pod.namespace
