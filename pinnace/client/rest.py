@@ -94,8 +94,9 @@ class Client:
         max_request_connections: int | None = None,
     ) -> Client:
         """A client over HTTPS (or the Unix-socket loopback) for ``config``;
-        ``max_request_connections`` caps the connections that one-shot requests
-        share (see ``AiohttpTransport``; default: no cap below the pool's 100)."""
+        ``max_request_connections`` caps the one-shot requests in flight, and
+        so the connections they need (see ``AiohttpTransport``; default: no cap
+        below the pool's 100)."""
         transport = AiohttpTransport(config, max_request_connections=max_request_connections)
         return cls(transport, qps=config.qps, burst=config.burst, clock=clock)
 

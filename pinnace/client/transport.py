@@ -211,23 +211,23 @@ class _AiohttpStream:
 
 
 class AiohttpTransport:
-    """HTTP(S) transport over pooled ``aiohttp.ClientSession``s.
+    """HTTP(S) transport over one pooled ``aiohttp.ClientSession``
+    (``max_connections`` keep-alive connections, streams included).
 
-    Streams (watches, which hold their connection for minutes) and one-shot
-    requests have separate pools: ``max_connections`` for streams, and
-    ``max_request_connections`` (default: the same) for requests. HTTP/1.1
-    carries one request at a time per connection, so without a cap a burst
-    of N concurrent requests opens N new connections, each a TLS handshake
-    that costs the API server about 1.4 ms of its one thread (ten times a
-    GET on a kept-alive connection). A component whose bursts should not do
-    that (the kubelet) sets a small cap: a burst beyond it waits here for a
-    connection, much as client-go's requests share one HTTP/2 connection.
-    A load generator leaves it uncapped: fewer requests in flight make the
-    server batch less (one commit, one socket write per event for fewer
-    requests) and measurably cost it more CPU per request.
+    ``max_request_connections`` caps how many one-shot requests are in flight
+    at once (streams, i.e. watches, do not count). HTTP/1.1 carries one
+    request at a time per connection, so without a cap a burst of N
+    concurrent requests opens N new connections, each a TLS handshake that
+    costs the API server about 1.4 ms of its one thread (ten times a GET on
+    a kept-alive connection). A component whose bursts should not do that
+    (the kubelet) sets a small cap: a burst beyond it waits here, and the
+    requests reuse the same few connections, much as client-go's share one
+    HTTP/2 connection. A load generator leaves it uncapped: fewer requests
+    in flight make the server batch less (one commit, one socket write per
+    event for fewer requests) and measurably cost it more CPU per request.
 
-    Sessions are created lazily on first use (they must be created inside the
-    running event loop) and closed by :meth:`close`.
+    The session is created lazily on first use (it must be created inside
+    the running event loop) and closed by :meth:`close`.
     """
 
     def __init__(
@@ -250,43 +250,44 @@ class AiohttpTransport:
             build_ssl_context(config) if self._base.startswith("https:") else None
         )
         self._max_connections = max_connections
-        self._max_request_connections = max_request_connections or max_connections
+        self._max_requests = max_request_connections
+        self._request_slots: asyncio.Semaphore | None = None
         self._keepalive_timeout = keepalive_timeout
-        self._session: aiohttp.ClientSession | None = None  # requests
-        self._stream_session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._default_headers: dict[str, str] = {"User-Agent": config.user_agent}
         if config.token:
             self._default_headers["Authorization"] = f"Bearer {config.token}"
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = self._new_session(self._max_request_connections)
+            connector: aiohttp.BaseConnector
+            if self._unix_path is not None:
+                connector = aiohttp.UnixConnector(
+                    path=self._unix_path,
+                    limit=self._max_connections,
+                    keepalive_timeout=self._keepalive_timeout,
+                )
+            else:
+                connector = aiohttp.TCPConnector(
+                    ssl=self._ssl if self._ssl is not None else False,
+                    limit=self._max_connections,
+                    keepalive_timeout=self._keepalive_timeout,
+                )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self._default_headers,
+                auto_decompress=True,
+                # we send query strings we built; never rewrite them
+                requote_redirect_url=False,
+            )
         return self._session
 
-    def _get_stream_session(self) -> aiohttp.ClientSession:
-        if self._stream_session is None or self._stream_session.closed:
-            self._stream_session = self._new_session(self._max_connections)
-        return self._stream_session
-
-    def _new_session(self, limit: int) -> aiohttp.ClientSession:
-        connector: aiohttp.BaseConnector
-        if self._unix_path is not None:
-            connector = aiohttp.UnixConnector(
-                path=self._unix_path, limit=limit, keepalive_timeout=self._keepalive_timeout
-            )
-        else:
-            connector = aiohttp.TCPConnector(
-                ssl=self._ssl if self._ssl is not None else False,
-                limit=limit,
-                keepalive_timeout=self._keepalive_timeout,
-            )
-        return aiohttp.ClientSession(
-            connector=connector,
-            headers=self._default_headers,
-            auto_decompress=True,
-            # we send query strings we built; never rewrite them
-            requote_redirect_url=False,
-        )
+    def _slots(self) -> asyncio.Semaphore | contextlib.AbstractAsyncContextManager[None]:
+        if self._max_requests is None:
+            return contextlib.nullcontext()
+        if self._request_slots is None:
+            self._request_slots = asyncio.Semaphore(self._max_requests)
+        return self._request_slots
 
     def _kwargs(
         self,
@@ -319,9 +320,12 @@ class AiohttpTransport:
         if timeout is None:
             timeout = self.config.timeout
         try:
-            async with session.request(
-                method, self._base + path, **self._kwargs(params, headers, body, timeout)
-            ) as resp:
+            async with (
+                self._slots(),
+                session.request(
+                    method, self._base + path, **self._kwargs(params, headers, body, timeout)
+                ) as resp,
+            ):
                 data = await resp.read()
                 return Response(
                     status=resp.status,
@@ -342,7 +346,7 @@ class AiohttpTransport:
         body: bytes | None = None,
         timeout: float | None = None,
     ) -> AsyncIterator[StreamResponse]:
-        session = self._get_stream_session()
+        session = self._get_session()
         try:
             resp = await session.request(
                 method, self._base + path, **self._kwargs(params, headers, body, timeout)
@@ -358,7 +362,6 @@ class AiohttpTransport:
                 resp.close()  # abandoned mid-stream: drop the connection
 
     async def close(self) -> None:
-        for session in (self._session, self._stream_session):
-            if session is not None:
-                await session.close()
-        self._session = self._stream_session = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

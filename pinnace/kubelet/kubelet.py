@@ -403,7 +403,8 @@ class Kubelet:
         await self.recorder.stop()
 
 
-#: connections the kubelet's one-shot API requests share. Starting a batch of
+#: the kubelet's one-shot API requests in flight at once (so the connections
+#: they need; watches are not counted). Starting a batch of
 #: pods makes bursts of ~100 requests (tokens, ConfigMaps, status, events):
 #: without a cap each burst opened that many new TLS connections, and their
 #: handshakes cost the API server more than the requests themselves.

@@ -1,6 +1,6 @@
-"""AiohttpTransport's two pools: one-shot requests share at most
-``max_request_connections`` connections; streams (watches) have their own pool
-and never take one of those."""
+"""AiohttpTransport's request cap: at most ``max_request_connections``
+one-shot requests in flight, which then reuse as many connections; an open
+stream (watch) does not count against it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class Server:
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
+        self.end_streams = asyncio.Event()
         self.in_flight = 0
         self.most_in_flight = 0
         self.request_ports: set[int] = set()
@@ -33,7 +34,7 @@ class Server:
             resp = web.StreamResponse()
             await resp.prepare(request)
             await resp.write(b'{"type":"BOOKMARK"}\n')
-            await self.release.wait()
+            await self.end_streams.wait()
             return resp
         self.request_ports.add(port)
         self.in_flight += 1
@@ -53,10 +54,11 @@ async def server() -> AsyncIterator[Server]:
         yield s
     finally:
         s.release.set()
+        s.end_streams.set()
         await ts.close()
 
 
-async def test_requests_share_the_capped_pool_and_streams_have_their_own(server: Server) -> None:
+async def test_requests_are_capped_and_a_stream_does_not_count(server: Server) -> None:
     transport = AiohttpTransport(ClientConfig(server=server.url), max_request_connections=2)
     try:
         async with transport.stream("GET", "/api/v1/pods", params={"watch": "1"}) as watch:
