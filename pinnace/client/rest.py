@@ -91,13 +91,13 @@ class Client:
         config: ClientConfig,
         *,
         clock: Clock = REAL_CLOCK,
-        max_request_connections: int | None = None,
+        max_requests_in_flight: int | None = None,
     ) -> Client:
         """A client over HTTPS (or the Unix-socket loopback) for ``config``;
-        ``max_request_connections`` caps the one-shot requests in flight, and
+        ``max_requests_in_flight`` caps the one-shot requests in flight, and
         so the connections they need (see ``AiohttpTransport``; default: no cap
         below the pool's 100)."""
-        transport = AiohttpTransport(config, max_request_connections=max_request_connections)
+        transport = AiohttpTransport(config, max_requests_in_flight=max_requests_in_flight)
         return cls(transport, qps=config.qps, burst=config.burst, clock=clock)
 
     @classmethod

@@ -214,7 +214,7 @@ class AiohttpTransport:
     """HTTP(S) transport over one pooled ``aiohttp.ClientSession``
     (``max_connections`` keep-alive connections, streams included).
 
-    ``max_request_connections`` caps how many one-shot requests are in flight
+    ``max_requests_in_flight`` caps how many one-shot requests are in flight
     at once (streams, i.e. watches, do not count). HTTP/1.1 carries one
     request at a time per connection, so without a cap a burst of N
     concurrent requests opens N new connections, each a TLS handshake that
@@ -235,7 +235,7 @@ class AiohttpTransport:
         config: ClientConfig,
         *,
         max_connections: int = 100,
-        max_request_connections: int | None = None,
+        max_requests_in_flight: int | None = None,
         keepalive_timeout: float = 60.0,
     ) -> None:
         self.config = config
@@ -250,7 +250,7 @@ class AiohttpTransport:
             build_ssl_context(config) if self._base.startswith("https:") else None
         )
         self._max_connections = max_connections
-        self._max_requests = max_request_connections
+        self._max_requests = max_requests_in_flight
         self._request_slots: asyncio.Semaphore | None = None
         self._keepalive_timeout = keepalive_timeout
         self._session: aiohttp.ClientSession | None = None

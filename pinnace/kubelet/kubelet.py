@@ -408,7 +408,7 @@ class Kubelet:
 #: pods makes bursts of ~100 requests (tokens, ConfigMaps, status, events):
 #: without a cap each burst opened that many new TLS connections, and their
 #: handshakes cost the API server more than the requests themselves.
-API_REQUEST_CONNECTIONS = 8
+API_REQUESTS_IN_FLIGHT = 8
 
 
 async def run_kubelet(client_config: ClientConfig, config: KubeletConfig) -> None:
@@ -416,7 +416,7 @@ async def run_kubelet(client_config: ClientConfig, config: KubeletConfig) -> Non
     from pinnace.kubelet import services
 
     async with Client.from_config(
-        client_config, max_request_connections=API_REQUEST_CONNECTIONS
+        client_config, max_requests_in_flight=API_REQUESTS_IN_FLIGHT
     ) as client:
         kubelet = Kubelet(client, config, server_factory=services.server_factory(client_config))
         await kubelet.run()

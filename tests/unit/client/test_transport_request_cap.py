@@ -1,4 +1,4 @@
-"""AiohttpTransport's request cap: at most ``max_request_connections``
+"""AiohttpTransport's request cap: at most ``max_requests_in_flight``
 one-shot requests in flight, which then reuse as many connections; an open
 stream (watch) does not count against it."""
 
@@ -59,7 +59,7 @@ async def server() -> AsyncIterator[Server]:
 
 
 async def test_requests_are_capped_and_a_stream_does_not_count(server: Server) -> None:
-    transport = AiohttpTransport(ClientConfig(server=server.url), max_request_connections=2)
+    transport = AiohttpTransport(ClientConfig(server=server.url), max_requests_in_flight=2)
     try:
         async with transport.stream("GET", "/api/v1/pods", params={"watch": "1"}) as watch:
             first = await anext(aiter(watch.lines()))
