@@ -275,6 +275,18 @@ class ScoreExtensions(Protocol):
 
 
 @runtime_checkable
+class BatchNormalizePlugin(Protocol):
+    name: str
+
+    def normalize_scores(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo], scores: list[int]
+    ) -> list[int]:
+        """What ``normalize_score`` makes of ``scores`` (one per node of
+        ``nodes``), as a new list, without a :class:`NodeScore` per node."""
+        ...
+
+
+@runtime_checkable
 class ReservePlugin(Protocol):
     name: str
 

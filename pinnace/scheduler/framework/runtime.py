@@ -32,6 +32,7 @@ from pinnace.scheduler.config import IGNORED_PLUGINS, ConfigError, PluginRef, Pr
 from pinnace.scheduler.framework.interface import (
     MAX_NODE_SCORE,
     BatchFilterPlugin,
+    BatchNormalizePlugin,
     BatchScorePlugin,
     BindPlugin,
     CycleState,
@@ -194,15 +195,23 @@ class Framework:
             (p, p.filter_nodes if isinstance(p, BatchFilterPlugin) else None)
             for p in self.filter_plugins
         ]
-        # (plugin, weight, its batch score or None, its normalize or None)
+        # (plugin, weight, its batch score, its normalize, its batch normalize;
+        # None where it has none)
         self._score_runners: list[
-            tuple[Any, int, Callable[..., list[int]] | None, Callable[..., Status | None] | None]
+            tuple[
+                Any,
+                int,
+                Callable[..., list[int]] | None,
+                Callable[..., Status | None] | None,
+                Callable[..., list[int]] | None,
+            ]
         ] = [
             (
                 p,
                 w,
                 p.score_nodes if isinstance(p, BatchScorePlugin) else None,
                 p.normalize_score if isinstance(p, ScoreExtensions) else None,
+                p.normalize_scores if isinstance(p, BatchNormalizePlugin) else None,
             )
             for p, w in self.score_plugins
         ]
@@ -465,7 +474,7 @@ class Framework:
         """Total weighted score per node (same order as ``nodes``)."""
         totals: list[int] | None = None
         skip = state.skip_score
-        for p, weight, batch, normalize in self._score_runners:
+        for p, weight, batch, normalize, normalize_batch in self._score_runners:
             if skip and p.name in skip:
                 continue
             if batch is not None:
@@ -473,7 +482,9 @@ class Framework:
             else:
                 score = p.score
                 raw = [score(state, pod, n) for n in nodes]
-            if normalize is not None:
+            if normalize_batch is not None:
+                raw = normalize_batch(state, pod, nodes, raw)
+            elif normalize is not None:
                 scores = [NodeScore(n.name, s) for n, s in zip(nodes, raw, strict=True)]
                 st = normalize(state, pod, scores)
                 if st is not None and not st.is_success():

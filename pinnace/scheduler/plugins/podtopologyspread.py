@@ -83,31 +83,52 @@ class Constraint:
         )
 
 
-#: (node name, namespace, selector key) -> (node generation, matching pods).
+#: (namespace, selector key) -> node name -> (node generation, matching pods).
 #: A node's generation changes whenever its pods do (and is unique across
 #: clones), so a count is reused only while it is right, and there is one
 #: entry per node and selector. Without it every cycle walked every pod of
 #: every node it scored (the default spreading constraints of ReplicaSet
 #: pods): at 3,000 pods that was a quarter of the API server process's time.
-_COUNTS: dict[tuple[str, str, tuple[Any, ...]], tuple[int, int]] = {}
-_COUNTS_MAX = 100_000  # emptied when full (many short-lived selectors)
+#: Keyed by selector first so that a pass over many nodes looks up its
+#: selector's table once and then each node by name.
+_COUNTS: dict[tuple[str, tuple[Any, ...]], dict[str, tuple[int, int]]] = {}
+_COUNTS_MAX = 100_000  # node entries over all selectors; emptied when full
+_counts_size = 0
 
 
-def _count_matching(node: NodeInfo, selector: LabelSelector, namespace: str) -> int:
-    key = (node.name, namespace, selector.key)
-    hit = _COUNTS.get(key)
-    if hit is not None and hit[0] == node.generation:
-        return hit[1]
+def _counts_for(namespace: str, selector: LabelSelector) -> dict[str, tuple[int, int]]:
+    key = (namespace, selector.key)
+    table = _COUNTS.get(key)
+    if table is None:
+        table = _COUNTS[key] = {}
+    return table
+
+
+def _count_into(
+    table: dict[str, tuple[int, int]], node: NodeInfo, selector: LabelSelector, namespace: str
+) -> int:
+    global _counts_size
     n = 0
     for p in node.pods.values():
         if p.namespace != namespace or p.terminating:
             continue
         if selector.matches(p.labels):
             n += 1
-    if len(_COUNTS) >= _COUNTS_MAX:
-        _COUNTS.clear()
-    _COUNTS[key] = (node.generation, n)
+    if node.name not in table:
+        if _counts_size >= _COUNTS_MAX:
+            _COUNTS.clear()  # a caller's table in hand stays usable, unshared
+            _counts_size = 0
+        _counts_size += 1
+    table[node.name] = (node.generation, n)
     return n
+
+
+def _count_matching(node: NodeInfo, selector: LabelSelector, namespace: str) -> int:
+    table = _counts_for(namespace, selector)
+    hit = table.get(node.name)
+    if hit is not None and hit[0] == node.generation:
+        return hit[1]
+    return _count_into(table, node, selector, namespace)
 
 
 class _FilterState:
@@ -312,17 +333,23 @@ class PodTopologySpread:
         ignored: set[str] = set()
         pair_counts: dict[tuple[str, str], int] = {}
         domains: list[set[str]] = [set() for _ in constraints]
-        for ni in nodes:
-            if require_all and not all(k in ni.labels for k in keys):
-                ignored.add(ni.name)
+        if require_all:
+            for ni in nodes:
+                if not all(k in ni.labels for k in keys):
+                    ignored.add(ni.name)
+        # The domains of the scored nodes, constraint by constraint; a
+        # hostname constraint's weight needs only the number of nodes.
+        for i, c in enumerate(constraints):
+            key = c.topology_key
+            if key == HOSTNAME:
                 continue
-            for i, c in enumerate(constraints):
-                v = ni.labels.get(c.topology_key)
-                if v is None:
+            seen = domains[i]
+            for ni in nodes:
+                v = ni.labels.get(key)
+                if v is None or (ignored and ni.name in ignored):
                     continue
-                domains[i].add(v)
-                if c.topology_key != HOSTNAME:
-                    pair_counts[(c.topology_key, v)] = 0
+                seen.add(v)
+                pair_counts[(key, v)] = 0
         weights = []
         for i, c in enumerate(constraints):
             size = len(nodes) - len(ignored) if c.topology_key == HOSTNAME else len(domains[i])
@@ -366,6 +393,47 @@ class PodTopologySpread:
             total += cnt * weights[i] + (c.max_skew - 1)
         return math.floor(total + 0.5)
 
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        """``[self.score(state, pod, n) for n in nodes]`` in one pass, with the
+        per-constraint lookups done once (the same arithmetic in the same
+        order, so the same integers)."""
+        constraints, ignored, pair_counts, weights = state.read(_PS_KEY)
+        ns = pod.namespace
+        terms = [
+            (
+                c.topology_key,
+                _counts_for(ns, c.selector) if c.topology_key == HOSTNAME else None,
+                c.selector,
+                weights[i],
+                c.max_skew - 1,
+            )
+            for i, c in enumerate(constraints)
+        ]
+        floor = math.floor
+        out: list[int] = []
+        append = out.append
+        for node in nodes:
+            if ignored and node.name in ignored:
+                append(0)
+                continue
+            labels = node.labels
+            total = 0.0
+            for key, table, selector, weight, extra in terms:
+                v = labels.get(key)
+                if v is None:
+                    continue
+                if table is not None:
+                    hit = table.get(node.name)
+                    if hit is not None and hit[0] == node.generation:
+                        cnt = hit[1]
+                    else:
+                        cnt = _count_into(table, node, selector, ns)
+                else:
+                    cnt = pair_counts.get((key, v), 0)
+                total += cnt * weight + extra
+            append(floor(total + 0.5))
+        return out
+
     def normalize_score(
         self, state: CycleState, pod: PodInfo, scores: list[NodeScore]
     ) -> Status | None:
@@ -385,6 +453,27 @@ class PodTopologySpread:
             else:
                 s.score = MAX_NODE_SCORE * (hi + (lo or 0) - s.score) // hi
         return None
+
+    def normalize_scores(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo], scores: list[int]
+    ) -> list[int]:
+        """:meth:`normalize_score` over plain lists (no :class:`NodeScore` per node)."""
+        _, ignored, _, _ = state.read(_PS_KEY)
+        if ignored:
+            kept = [s for n, s in zip(nodes, scores, strict=True) if n.name not in ignored]
+        else:
+            kept = scores
+        lo = min(kept) if kept else 0
+        hi = max(0, max(kept)) if kept else 0
+        out: list[int] = []
+        for n, s in zip(nodes, scores, strict=True):
+            if ignored and n.name in ignored:
+                out.append(0)
+            elif hi == 0:
+                out.append(MAX_NODE_SCORE)
+            else:
+                out.append(MAX_NODE_SCORE * (hi + lo - s) // hi)
+        return out
 
     allows_negative_scores = False
 

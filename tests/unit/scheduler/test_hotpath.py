@@ -217,3 +217,65 @@ async def test_scheduling_loop_runs_cycles_back_to_back() -> None:
             await task
         for t in list(s._tasks):
             t.cancel()
+
+
+def _spread_cluster(rng: random.Random) -> tuple[list[dict], list[dict]]:  # type: ignore[type-arg]
+    nodes, pods = [], []
+    for i in range(30):
+        labels = {}
+        if rng.random() < 0.8:
+            labels["topology.kubernetes.io/zone"] = rng.choice(["z1", "z2", "z3"])
+        if rng.random() < 0.7:
+            labels["rack"] = rng.choice(["r1", "r2"])
+        nodes.append(node(f"n{i}", labels=labels))
+        for j in range(rng.randint(0, 4)):
+            pods.append(
+                pod(
+                    f"e{i}-{j}",
+                    namespace=rng.choice(["default", "other"]),
+                    labels={"app": rng.choice(["web", "db"])},
+                    node_name=f"n{i}",
+                )
+            )
+    return nodes, pods
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_spread_batch_scores_equal_per_node_scores(seed: int) -> None:
+    """PodTopologySpread's score_nodes/normalize_scores against score and
+    normalize_score: the pod's own constraints (nodes without a key are
+    ignored) and the system defaults (a Service selects the pod)."""
+    from pinnace.scheduler.framework import NodeScore
+
+    rng = random.Random(seed)
+    nodes, pods = _spread_cluster(rng)
+    svc = {
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}},
+    }
+    fw, _ = framework(nodes, pods, objects={"services": [svc]})
+    pl = fw.plugins["PodTopologySpread"]
+    all_nodes = fw.snapshot.node_list()
+    own = {
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 2,
+                "topologyKey": key,
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"app": "web"}},
+            }
+            for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone", "rack")
+        ]
+    }
+    cases = [pod("p", labels={"app": "web"}), pod("q", labels={"app": "web"}, spec=own)]
+    for p in cases:
+        pi = PodInfo(p)
+        for _ in range(3):
+            scored = rng.sample(all_nodes, rng.randint(1, len(all_nodes)))
+            state = CycleState()
+            assert pl.pre_score(state, pi, scored) is None
+            raw = [pl.score(state, pi, n) for n in scored]
+            assert pl.score_nodes(state, pi, scored) == raw
+            per_node = [NodeScore(n.name, s) for n, s in zip(scored, raw, strict=True)]
+            pl.normalize_score(state, pi, per_node)
+            assert pl.normalize_scores(state, pi, scored, raw) == [s.score for s in per_node]
