@@ -74,6 +74,7 @@ from pinnace.kubelet.volumes.projection import (
     Fetcher,
     Payload,
     ProjectionError,
+    SharedReads,
     TokenCache,
     configmap_payload,
     downward_api_payload,
@@ -267,6 +268,7 @@ class VolumeManager:
         )
         self.mountinfo = mountinfo
         self.tokens = TokenCache(client, clock=clock)
+        self._reads: SharedReads = {}  # ConfigMap/Secret reads in flight, shared by pods
         self._pods: dict[str, _PodState] = {}
 
     # --- paths ---------------------------------------------------------------------------
@@ -302,7 +304,7 @@ class VolumeManager:
         uid = str(meta["uid"])
         st = self._state(uid)
         async with st.lock:
-            fetcher = Fetcher(self.client, str(meta.get("namespace") or "default"))
+            fetcher = Fetcher(self.client, str(meta.get("namespace") or "default"), self._reads)
             paths: dict[str, Path] = {}
             errors: list[VolumeError] = []
             for vol in (pod.get("spec") or {}).get("volumes") or []:
@@ -500,7 +502,7 @@ class VolumeManager:
         st = self._state(uid)
         changed = False
         async with st.lock:
-            fetcher = Fetcher(self.client, str(meta.get("namespace") or "default"))
+            fetcher = Fetcher(self.client, str(meta.get("namespace") or "default"), self._reads)
             sc = (pod.get("spec") or {}).get("securityContext") or {}
             errors: list[VolumeError] = []
             for vol in (pod.get("spec") or {}).get("volumes") or []:

@@ -71,21 +71,49 @@ class ProjectionError(Exception):
     """The volume's content cannot be made; the message is upstream's SetUp error."""
 
 
+#: In-flight reads of the whole node, by (what, namespace, name); see :class:`Fetcher`.
+SharedReads = dict[tuple[str, str, str], "asyncio.Task[Obj | None]"]
+
+
 class Fetcher:
     """ConfigMaps and Secrets of one namespace, read at most once per pass
-    (concurrent asks for the same object share one request)."""
+    (concurrent asks for the same object share one request).
 
-    def __init__(self, client: Client, namespace: str) -> None:
+    With ``shared`` (one dict for the node), a pass also joins a read of the
+    same object that another pod's pass has in flight instead of sending its
+    own: a batch of pods that all project ``kube-root-ca.crt`` reads it about
+    once, not once per pod. A joined read started at most one round trip
+    before this pass, so it is as current as the pass's own would be; once
+    it finishes, the next pass reads again."""
+
+    def __init__(self, client: Client, namespace: str, shared: SharedReads | None = None) -> None:
         self.client = client
         self.namespace = namespace
         self._cache: dict[tuple[str, str], asyncio.Task[Obj | None]] = {}
+        self._shared = shared
 
     async def _get(self, resource: ResourceRef, what: str, name: str) -> Obj | None:
         key = (what, name)
         task = self._cache.get(key)
         if task is None:
-            task = self._cache[key] = asyncio.ensure_future(self._fetch(resource, what, name))
+            task = self._cache[key] = self._start(resource, what, name)
         return await asyncio.shield(task)
+
+    def _start(self, resource: ResourceRef, what: str, name: str) -> asyncio.Task[Obj | None]:
+        shared = self._shared
+        if shared is None:
+            return asyncio.ensure_future(self._fetch(resource, what, name))
+        skey = (what, self.namespace, name)
+        task = shared.get(skey)
+        if task is None:
+            task = shared[skey] = asyncio.ensure_future(self._fetch(resource, what, name))
+
+            def finished(t: asyncio.Task[Obj | None]) -> None:
+                if shared.get(skey) is t:
+                    del shared[skey]
+
+            task.add_done_callback(finished)
+        return task
 
     async def _fetch(self, resource: ResourceRef, what: str, name: str) -> Obj | None:
         try:

@@ -770,3 +770,34 @@ async def test_projected_sources_are_fetched_together(tmp_path: Path) -> None:
     assert (p / "ca.crt").read_text() == (p / "again").read_text() == "1"
     assert (p / "user").read_text() == "admin"
     assert sorted(client.gets) == ["cfg", "creds"]
+
+
+async def test_pods_share_reads_in_flight_but_not_finished_ones(tmp_path: Path) -> None:
+    # two pods projecting the same ConfigMap at once: one read between them
+    # (the two token requests and the one read are in flight together); a
+    # later pass reads it again and sees its new data
+    client = GatedClient(expect=3)
+    client.put("configmaps", {"metadata": {"name": "cfg", "namespace": "ns1"}, "data": {"a": "1"}})
+    manager = VolumeManager(
+        tmp_path / "pods",
+        client,  # type: ignore[arg-type]
+        node_name="n",
+        memory_backed_secrets=False,
+    )
+    vol = kube_api_access()
+    sources = vol["projected"]["sources"]
+    sources[1] = {"configMap": {"name": "cfg", "items": [{"key": "a", "path": "a"}]}}
+    del sources[2]  # the Secret
+    pods = [make_pod([vol]), make_pod([vol])]
+    pods[1]["metadata"]["uid"] = "other-uid"
+    first, second = await asyncio.gather(*(manager.setup(p) for p in pods))
+    assert client.gets == ["cfg"]
+    assert len(client.token_requests) == 2
+    assert (first["kube-api-access"] / "a").read_text() == "1"
+    assert (second["kube-api-access"] / "a").read_text() == "1"
+
+    client.put("configmaps", {"metadata": {"name": "cfg", "namespace": "ns1"}, "data": {"a": "2"}})
+    client.expect = 0  # no more waiting
+    assert await manager.refresh(pods[0])
+    assert client.gets == ["cfg", "cfg"]
+    assert (first["kube-api-access"] / "a").read_text() == "2"
