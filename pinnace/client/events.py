@@ -5,13 +5,26 @@
 reason, message)`` only puts the event on a bounded queue (dropping it, with a
 log line, when the queue is full) and returns; a background task writes them.
 
-Repeats are aggregated like client-go's ``EventCorrelator`` logger: an event
-with the same source, involved object, type, reason and message as one already
-written bumps that Event's ``count`` and ``lastTimestamp`` with a PATCH instead
-of creating a new Event (if the Event is gone, it is created again with the
-running count). The cache of recent events is an LRU of ``cache_size`` entries.
-Not implemented: the similar-message aggregator ("combined from similar
-events") and the per-object spam filter.
+Events are correlated as client-go's ``EventCorrelator`` does for the
+core/v1 recorder that the kubelet and the controller manager use, in its
+order:
+
+1. **Similar events are combined.** Once 10 events from one source about one
+   object, with one type and reason but different messages, come within 10
+   minutes of each other, the next ones go to a single Event whose message is
+   ``(combined from similar events): <latest message>``.
+2. **Repeats are counted.** An event equal to one already written (same
+   source, involved object, type, reason and message) bumps that Event's
+   ``count`` and ``lastTimestamp`` with a PATCH instead of creating a new
+   Event (if the Event is gone, it is created again with the running count).
+3. **Spam is dropped.** Each source may write 25 events about one object,
+   then one more every 5 minutes (a token bucket per source and object;
+   creates and count patches alike). A ReplicaSet that creates 10,000 pods
+   writes about 25 ``SuccessfulCreate`` events, as upstream.
+
+``correlate=False`` keeps only step 2 (the scheduler: upstream's writes
+``events.k8s.io`` events, which have neither step 1 nor 3). Every cache is an
+LRU of ``cache_size`` entries.
 
 Write failures are retried a few times when the server is unreachable, and
 dropped otherwise; events are best-effort by design.
@@ -57,6 +70,26 @@ class _Pending:
     at: datetime
 
 
+#: client-go's EventCorrelator defaults.
+AGGREGATE_MAX_EVENTS = 10
+AGGREGATE_INTERVAL = 600.0  # seconds
+SPAM_BURST = 25
+SPAM_REFILL = 1.0 / 300.0  # tokens per second
+COMBINED_PREFIX = "(combined from similar events): "
+
+
+@dataclass
+class _Similar:
+    messages: set[str]
+    last: float
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
 @dataclass
 class _Seen:
     name: str
@@ -78,8 +111,10 @@ class EventRecorder:
         cache_size: int = 4096,
         max_retries: int = 3,
         retry_delay: float = 1.0,
+        correlate: bool = True,
     ) -> None:
         self.client = client
+        self.correlate = correlate
         self.component = component
         self.host = host
         self.clock = clock
@@ -88,6 +123,9 @@ class EventRecorder:
         self.retry_delay = retry_delay
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
         self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
+        self._similar: OrderedDict[tuple[str, ...], _Similar] = OrderedDict()
+        self._buckets: OrderedDict[tuple[str, ...], _Bucket] = OrderedDict()
+        self.spam_dropped = 0
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
         self._last_nanos = 0
@@ -177,7 +215,8 @@ class EventRecorder:
 
     # --- correlation and writing ---------------------------------------------------------
 
-    def _key(self, p: _Pending) -> tuple[str, ...]:
+    def _object_key(self, p: _Pending) -> tuple[str, ...]:
+        """Source and involved object (the spam filter's key)."""
         r = p.ref
         return (
             self.component,
@@ -187,11 +226,58 @@ class EventRecorder:
             str(r.get("name", "")),
             str(r.get("uid", "")),
             str(r.get("apiVersion", "")),
-            str(r.get("fieldPath", "")),
+        )
+
+    def _key(self, p: _Pending) -> tuple[str, ...]:
+        """Everything that makes two events the same event."""
+        return (
+            *self._object_key(p),
+            str(p.ref.get("fieldPath", "")),
             p.type,
             p.reason,
             p.message,
         )
+
+    def _lru_put(
+        self, cache: OrderedDict[tuple[str, ...], Any], key: tuple[str, ...], v: Any
+    ) -> None:
+        cache[key] = v
+        cache.move_to_end(key)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+
+    def _aggregate(self, p: _Pending) -> tuple[_Pending, tuple[str, ...]]:
+        """Step 1: the event to write and its key for counting (the similar
+        group's key once the group is combined)."""
+        group = (*self._object_key(p), p.type, p.reason, self.component, self.host)
+        now = self.clock.now()
+        rec = self._similar.get(group)
+        if rec is None or now - rec.last > AGGREGATE_INTERVAL:
+            rec = _Similar(set(), now)
+        rec.messages.add(p.message)
+        rec.last = now
+        self._lru_put(self._similar, group, rec)
+        if len(rec.messages) < AGGREGATE_MAX_EVENTS:
+            return p, self._key(p)
+        rec.messages.pop()  # the set stays at its threshold size
+        combined = _Pending(p.ref, p.type, p.reason, COMBINED_PREFIX + p.message, p.at)
+        return combined, ("\x00combined", *group)
+
+    def _allowed(self, p: _Pending) -> bool:
+        """Step 3: take a token from the source and object's bucket."""
+        key = self._object_key(p)
+        now = self.clock.now()
+        b = self._buckets.get(key)
+        if b is None:
+            b = _Bucket(float(SPAM_BURST), now)
+        else:
+            b.tokens = min(float(SPAM_BURST), b.tokens + (now - b.at) * SPAM_REFILL)
+            b.at = now
+        self._lru_put(self._buckets, key, b)
+        if b.tokens < 1.0:
+            return False
+        b.tokens -= 1.0
+        return True
 
     def _new_event(self, p: _Pending) -> Obj:
         ts = format_time(p.at)
@@ -220,12 +306,22 @@ class EventRecorder:
         }
 
     async def _write(self, p: _Pending) -> None:
-        key = self._key(p)
+        if self.correlate:
+            p, key = self._aggregate(p)
+        else:
+            key = self._key(p)
         seen = self._seen.get(key)
         ts = format_time(p.at)
         if seen is not None:
             self._seen.move_to_end(key)
-            seen.count += 1
+            seen.count += 1  # counted even when the spam filter drops the write, as upstream
+        if self.correlate and not self._allowed(p):
+            self.spam_dropped += 1
+            log.debug(
+                "event spam filter: dropping %s %s: %s", p.reason, p.ref.get("name"), p.message
+            )
+            return
+        if seen is not None:
             patch = {"count": seen.count, "lastTimestamp": ts, "message": p.message}
             try:
                 await self._retrying(

@@ -181,7 +181,9 @@ class Scheduler:
             # of them never holds back bindings
             events = client.with_own_limits(client.limiter.qps, client.limiter.burst)
             for name in self.frameworks:
-                self.recorders[name] = EventRecorder(events, name, clock=clock, queue_size=20000)
+                self.recorders[name] = EventRecorder(
+                    events, name, clock=clock, queue_size=20000, correlate=False
+                )
         for qname in ("active", "backoff", "unschedulable", "gated"):
             metrics.PENDING_PODS.labels(qname).set_function(self._pending_getter(qname))
         self.scheduled = 0

@@ -104,3 +104,79 @@ async def test_server_errors_are_dropped(client: Client, fake_api: FakeApiServer
     await rec.flush()
     assert [e["message"] for e in events(fake_api)] == ["scaled to 3"]
     await rec.stop()
+
+
+RS: Obj = {
+    "apiVersion": "apps/v1",
+    "kind": "ReplicaSet",
+    "metadata": {"name": "web-5d8", "namespace": "prod", "uid": "u-rs"},
+}
+
+
+async def test_similar_events_are_combined(client: Client, fake_api: FakeApiServer) -> None:
+    # 9 different messages with one reason are written as they are; from the
+    # 10th on they go to one "(combined from similar events)" Event, counted
+    rec = EventRecorder(client, "replicaset-controller", clock=FakeClock())
+    for i in range(14):
+        rec.event(RS, "Normal", "SuccessfulCreate", f"Created pod: web-5d8-{i}")
+    await rec.flush()
+    evs = events(fake_api)
+    plain = sorted(e["message"] for e in evs if not e["message"].startswith("(combined"))
+    assert plain == sorted(f"Created pod: web-5d8-{i}" for i in range(9))
+    [combined] = [e for e in evs if e["message"].startswith("(combined")]
+    assert combined["message"] == "(combined from similar events): Created pod: web-5d8-13"
+    assert combined["count"] == 5 and combined["reason"] == "SuccessfulCreate"
+    # another reason is another group
+    rec.event(RS, "Normal", "SuccessfulDelete", "Deleted pod: web-5d8-0")
+    await rec.flush()
+    assert len(events(fake_api)) == 11
+    await rec.stop()
+
+
+async def test_similar_events_apart_in_time_are_not_combined(
+    client: Client, fake_api: FakeApiServer
+) -> None:
+    clock = FakeClock()
+    rec = EventRecorder(client, "c", clock=clock)
+    for i in range(12):
+        rec.event(RS, "Normal", "SuccessfulCreate", f"Created pod: p{i}")
+        await rec.flush()
+        await clock.advance(601)  # more than 10 minutes after the last similar one
+    assert not [e for e in events(fake_api) if e["message"].startswith("(combined")]
+    await rec.stop()
+
+
+async def test_spam_filter_allows_25_per_object_then_one_per_5_minutes(
+    client: Client, fake_api: FakeApiServer
+) -> None:
+    clock = FakeClock()
+    rec = EventRecorder(client, "kubelet", "node-1", clock=clock)
+    for i in range(30):
+        rec.event(POD, "Warning", f"Reason{i}", "m")  # all different events
+    await rec.flush()
+    assert len(events(fake_api)) == 25 and rec.spam_dropped == 5
+    # another object has its own budget
+    other = {**POD, "metadata": {**POD["metadata"], "name": "web-1", "uid": "u-2"}}
+    rec.event(other, "Warning", "Reason0", "m")
+    await rec.flush()
+    assert len(events(fake_api)) == 26
+    # a token comes back after 5 minutes, and only one
+    await clock.advance(300)
+    rec.event(POD, "Warning", "Late1", "m")
+    rec.event(POD, "Warning", "Late2", "m")
+    await rec.flush()
+    assert sorted(e["reason"] for e in events(fake_api) if e["reason"].startswith("Late")) == [
+        "Late1"
+    ]
+    await rec.stop()
+
+
+async def test_without_correlation_only_repeats_are_counted(
+    client: Client, fake_api: FakeApiServer
+) -> None:
+    rec = EventRecorder(client, "default-scheduler", clock=FakeClock(), correlate=False)
+    for i in range(30):
+        rec.event(RS, "Normal", "Scheduled", f"m{i}")
+    await rec.flush()
+    assert len(events(fake_api)) == 30
+    await rec.stop()
