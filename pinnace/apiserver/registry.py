@@ -371,8 +371,12 @@ class ResourceStore:
             errs = self._validate_meta(obj, creating=True) + self.strategy.validate(obj)
             self._raise_invalid(name or generate, errs)
 
-        await self._admit("CREATE", namespace, name, obj, None, ctx, between=validate)
+        # Ownership of what the client sent (with defaults), as upstream's field
+        # manager records it before mutating admission: fields that admission
+        # plugins add (a service account volume, default tolerations) are no
+        # writer's.
         self.hooks.track_managed_fields(self.resource, None, obj, ctx, "")
+        await self._admit("CREATE", namespace, name, obj, None, ctx, between=validate)
         if ctx.dry_run:
             return obj
         for attempt in range(8):
@@ -556,14 +560,15 @@ class ResourceStore:
                             }
                         ],
                     )
+            if subresource != "binding":
+                # Before mutating admission, as upstream's field manager. A
+                # binding writes the pod straight to storage, past the field
+                # manager: no manager owns spec.nodeName or the PodScheduled
+                # condition it sets (kubernetes#127508).
+                self.hooks.track_managed_fields(self.resource, current, new, ctx, subresource)
             await self._admit(
                 "UPDATE", namespace, name, new, current, ctx, subresource, between=validate
             )
-            if subresource != "binding":
-                # Upstream's binding writes the pod straight to storage, past the
-                # field manager: no manager owns spec.nodeName or the
-                # PodScheduled condition it sets (kubernetes#127508).
-                self.hooks.track_managed_fields(self.resource, current, new, ctx, subresource)
             if _same_object(new, current) and not (
                 self._stale is not None and await self._stale(key)
             ):

@@ -105,6 +105,35 @@ def test_finalizers_hold_deletion(raw: RawClient) -> None:
     assert raw.json("GET", f"/api/v1/namespaces/{NS}/configmaps/fin")[0] == 404
 
 
+def test_managed_fields_are_recorded_before_mutating_admission(raw: RawClient) -> None:
+    # as upstream's field manager: the creator owns what it sent and the
+    # defaults of it, not what admission plugins added (DefaultTolerationSeconds'
+    # tolerations, the service account's token volume)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "owned", "labels": {"app": "owned"}},
+        "spec": {
+            "schedulerName": "test-binds-itself",
+            "containers": [{"name": "c", "image": "busybox"}],
+        },
+    }
+    status, body = raw.json("POST", f"/api/v1/namespaces/{NS}/pods?fieldManager=creator", pod)
+    assert status == 201, body
+    assert {t["key"] for t in body["spec"]["tolerations"]} == {
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    }
+    [entry] = [e for e in body["metadata"]["managedFields"] if e["manager"] == "creator"]
+    spec = entry["fieldsV1"]["f:spec"]
+    assert 'k:{"name":"c"}' in spec["f:containers"]
+    assert "f:restartPolicy" in spec and "f:dnsPolicy" in spec  # defaults of what was sent
+    assert "f:tolerations" not in spec
+    assert "f:volumes" not in spec and "f:serviceAccountName" not in spec
+    assert entry["fieldsV1"]["f:metadata"] == {"f:labels": {".": {}, "f:app": {}}}
+    assert raw.json("DELETE", f"/api/v1/namespaces/{NS}/pods/owned?gracePeriodSeconds=0")[0] == 200
+
+
 def test_pod_graceful_deletion_and_binding(raw: RawClient) -> None:
     pod = {
         "apiVersion": "v1",

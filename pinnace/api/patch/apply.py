@@ -30,6 +30,7 @@ upgrade path of client-side apply.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -145,21 +146,25 @@ def _fields_v1(entry: ManagedEntry) -> dict[str, Any]:
     return out
 
 
+#: Server-set metadata that no manager owns.
+_STRIP_META = (
+    "name",
+    "namespace",
+    "creationTimestamp",
+    "selfLink",
+    "uid",
+    "clusterName",
+    "generation",
+    "managedFields",
+    "resourceVersion",
+)
+
+
 def _strip_set() -> FieldSet:
     s = FieldSet()
     for name in ("apiVersion", "kind", "metadata"):
         s.insert((field_pe(name),))
-    for name in (
-        "name",
-        "namespace",
-        "creationTimestamp",
-        "selfLink",
-        "uid",
-        "clusterName",
-        "generation",
-        "managedFields",
-        "resourceVersion",
-    ):
+    for name in _STRIP_META:
         s.insert((field_pe("metadata"), field_pe(name)))
     return s
 
@@ -505,22 +510,83 @@ def update_managed_fields(
         if not managers:
             managers = _decode_or_empty(live_entries)
 
+    new_obj = _without_managed_fields(new)
+    key: ManagerKey = (manager, "Update", api_version, subresource)
+    cache_key: tuple[int, bytes, bytes] | None = None
+    if old is None and not managers:
+        # A create: its field set depends on nothing but the object (less
+        # the fields _STRIP drops), the schema and the ignored fields.
+        cache_key = _create_key(new_obj, atom, ignored_fields)
+        hit = _CREATES.get(cache_key) if cache_key is not None else None
+        if hit is not None and hit[0] is atom:
+            _CREATES.move_to_end(cache_key)  # type: ignore[arg-type]
+            _, fields, canonical = hit
+            if fields is not None:
+                managers[key] = ManagedEntry(
+                    manager, "Update", api_version, subresource, now, fields, canonical, fields
+                )
+            return _with_managed_fields(new_obj, encode_managed_fields(managers))
     if old is not None:
         old_obj = _without_managed_fields(old)
     else:
         old_obj = _zero_object(resolve_root(schema, registry), registry)
-    new_obj = _without_managed_fields(new)
     workflow: ManagerKey = ("\x00current-operation", "Update", "", "")
     _, modified, added = _update(old_obj, new_obj, managers, workflow, True, atom, ignored)
     fields = modified.union(added).difference(_STRIP)
+    entry: ManagedEntry | None = None
     if not fields.empty():
-        key: ManagerKey = (manager, "Update", api_version, subresource)
         previous = managers.get(key)
         if previous is not None:
             fields = fields.union(previous.fields)
-        managers[key] = ManagedEntry(manager, "Update", api_version, subresource, now, fields)
+        entry = managers[key] = ManagedEntry(
+            manager, "Update", api_version, subresource, now, fields
+        )
     _cap_update_managers(managers)
-    return _with_managed_fields(new_obj, encode_managed_fields(managers))
+    out = _with_managed_fields(new_obj, encode_managed_fields(managers))
+    if cache_key is not None:
+        if entry is None:
+            _create_put(cache_key, atom, None, None)
+        elif entry.v1 is not None and entry.v1_of is entry.fields:
+            _create_put(cache_key, atom, entry.fields, entry.v1)
+    return out
+
+
+# Creates of objects from one template (the pods of a ReplicaSet, a load
+# generator's pods) record the same field set: (id of the schema atom,
+# ignored fields, the object's JSON less the metadata _STRIP drops) ->
+# (that atom, the field set or None when empty, its canonical FieldsV1).
+# The atom is kept in the value and checked on a hit, so a CRD whose schema
+# changed (a new atom) never gets a set built under the old one. An LRU:
+# one-off objects (events) pass through without pushing templates out.
+_CREATES: OrderedDict[tuple[int, bytes, bytes], tuple[Atom, FieldSet | None, bytes | None]] = (
+    OrderedDict()
+)
+_CREATES_MAX = 512
+_CREATE_KEY_MAX_BYTES = 16384  # bigger objects are not worth keeping
+
+
+def _create_key(
+    obj: dict[str, Any], atom: Atom, ignored_fields: Iterable[tuple[str, ...]]
+) -> tuple[int, bytes, bytes] | None:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k not in _STRIP_META}}
+    try:
+        raw = orjson.dumps(obj)
+        ignored = orjson.dumps(sorted(tuple(p) for p in ignored_fields))
+    except TypeError:
+        return None
+    if len(raw) > _CREATE_KEY_MAX_BYTES:
+        return None
+    return (id(atom), ignored, raw)
+
+
+def _create_put(
+    key: tuple[int, bytes, bytes], atom: Atom, fields: FieldSet | None, canonical: bytes | None
+) -> None:
+    _CREATES[key] = (atom, fields, canonical)
+    while len(_CREATES) > _CREATES_MAX:
+        _CREATES.popitem(last=False)
 
 
 def _decode_or_empty(entries: Any) -> dict[ManagerKey, ManagedEntry]:

@@ -421,6 +421,7 @@ def _walked_update(old: dict[str, Any] | None, new: dict[str, Any], manager: str
 
     mod = importlib.import_module("pinnace.api.patch.apply")
     mod._SETS.clear()
+    mod._CREATES.clear()
     return update_managed_fields(old, new, manager, schema=SCHEMA, now=T1, api_version="apps/v1")[
         "metadata"
     ]["managedFields"]
@@ -460,3 +461,45 @@ def test_create_and_unchanged_subtrees_record_as_a_full_walk_does() -> None:
     again["metadata"]["managedFields"] = _walked_update(None, obj, "creator")
     same = copy.deepcopy(again)
     assert _walked_update(again, same, "other") == again["metadata"]["managedFields"]
+
+
+def test_creates_from_one_template_share_a_set_and_match_a_full_walk() -> None:
+    # the second create differs only in what no manager owns (name, uid, ...):
+    # its set comes from the create cache, and equals a walk without caches
+    first = manifest()
+    second = manifest()
+    second["metadata"].update(name="nginx-2", uid="u-2", creationTimestamp=T1)
+    expected = _walked_update(None, copy.deepcopy(second), "rs")
+    do_update(None, first, "rs")  # fills the cache
+    got = do_update(None, copy.deepcopy(second), "rs")["metadata"]["managedFields"]
+    assert got == expected
+    assert got[0]["time"] == T1 and got[0]["manager"] == "rs"
+    # results are fresh: changing one does not leak into the next create
+    got[0]["fieldsV1"]["f:spec"].clear()
+    again = do_update(None, copy.deepcopy(second), "rs")["metadata"]["managedFields"]
+    assert again == expected
+    # a field that differs is another set
+    third = manifest(replicas=None)
+    assert (
+        "f:replicas"
+        not in do_update(None, third, "rs")["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]
+    )
+
+
+def test_create_cache_keeps_ignored_fields_apart() -> None:
+    m = manifest()
+    m["status"] = {"replicas": 1}
+    plain = update_managed_fields(
+        None, copy.deepcopy(m), "c", schema=SCHEMA, now=T0, api_version="apps/v1"
+    )
+    ignoring = update_managed_fields(
+        None,
+        copy.deepcopy(m),
+        "c",
+        schema=SCHEMA,
+        now=T0,
+        api_version="apps/v1",
+        ignored_fields=[("status",)],
+    )
+    assert "f:status" in entries(plain)["c"]["fieldsV1"]
+    assert "f:status" not in entries(ignoring)["c"]["fieldsV1"]
