@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from scheduler import (  # noqa: E402  (bench/scheduler.py: shared process helpers)
     PINNACE,
+    SCHEDULER_MAIN,
     cpu_seconds,
     free_port,
     rss_mb,
@@ -135,17 +136,22 @@ async def drive(kubeconfig: Path, replicas: int, timeout: float, cm_pid: int) ->
 
 def run(args: argparse.Namespace) -> Obj:
     tmp = Path(tempfile.mkdtemp(prefix="pinnace-bench-ctrl-"))
-    server = sim = cm = None
+    server = sim = cm = sched = None
     try:
         data = tmp / "data"
         server_log = tmp / "server.log"
+        disable = "controller-manager,scheduler" if args.scheduler_process else "controller-manager"
         server = start(
             [*PINNACE, "server", "--data-dir", str(data), "--port", str(free_port()),
-             "--disable", "controller-manager"],
+             "--disable", disable],
             server_log,
         )  # fmt: skip
         kubeconfig = data / "admin.kubeconfig"
         wait_for(kubeconfig.exists, server, server_log, 60)
+        if args.scheduler_process:
+            sched = start(
+                [sys.executable, "-c", SCHEDULER_MAIN, str(kubeconfig)], tmp / "sched.log"
+            )
         sim_log = tmp / "sim.log"
         sim = start(
             [*PINNACE, "sim", "--kubeconfig", str(kubeconfig), "--nodes", str(args.nodes),
@@ -162,6 +168,8 @@ def run(args: argparse.Namespace) -> Obj:
         wait_for(lambda: b"all controllers ready" in cm_log.read_bytes(), cm, cm_log, 60)
         time.sleep(2.0)  # the scheduler's informer catches up with the nodes
         pids = {"server": server.pid, "sim": sim.pid, "controller-manager": cm.pid}
+        if sched is not None:
+            pids["scheduler"] = sched.pid
         c0 = {k: cpu_seconds(p) for k, p in pids.items()}
         w0 = time.monotonic()
         timeout = 120 + args.replicas / 20
@@ -173,6 +181,7 @@ def run(args: argparse.Namespace) -> Obj:
         return res
     finally:
         stop(cm)
+        stop(sched)
         stop(sim)
         stop(server)
         if args.keep:
@@ -187,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, default=1000)
     p.add_argument("--replicas", type=int, default=10000)
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
+    p.add_argument(
+        "--scheduler-process",
+        action="store_true",
+        help="run the scheduler as its own process instead of inside the server",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.nodes, args.replicas = 100, 1000

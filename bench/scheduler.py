@@ -74,11 +74,14 @@ TARGET_PODS_S = 1000.0  # at 5,000 nodes
 TARGET_SIM_MB_PER_1K = 30.0
 TARGET_NODES = 5000
 # --scheduler-process: the scheduler on its own, without client-side rate limits
+# as `pinnace scheduler` runs it (its GC policy too), without client rate limits
 SCHEDULER_MAIN = (
     "import asyncio, sys\n"
+    "from pinnace import gcpolicy\n"
     "from pinnace.client import ClientConfig\n"
     "from pinnace.scheduler import run_scheduler\n"
-    "asyncio.run(run_scheduler(ClientConfig.from_kubeconfig(sys.argv[1]).with_rate_limits(0, 0)))\n"
+    "config = ClientConfig.from_kubeconfig(sys.argv[1]).with_rate_limits(0, 0)\n"
+    "asyncio.run(gcpolicy.run_with_policy(run_scheduler(config)))\n"
 )
 Obj = dict[str, Any]
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import ctypes
 import errno
-import gc
 import logging
 import os
 import socket
@@ -26,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pinnace import gcpolicy
 from pinnace.api.resources import Catalog, catalog
 from pinnace.api.strategy import strategy_for
 from pinnace.apiserver import audit, errors, metrics, negotiation, nodecredentials, tokenrequest
@@ -640,40 +639,6 @@ def _register_node_token(server: ApiServer, data_dir: Path, ca_pem: bytes) -> No
     )
 
 
-_GC_THRESHOLDS = tuple(
-    int(x) for x in os.environ.get("PINNACE_GC_THRESHOLDS", "700,10,1000000").split(",")
-)
-
-
-def _release_free_memory() -> None:
-    """Give freed heap pages back to the OS. Cached objects (JSON bytes of a
-    few KB each) are allocated between many short-lived request objects, so
-    after a burst of writes the heap is full of free holes that glibc only
-    returns on an explicit trim."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _tune_gc() -> None:
-    """The watch cache holds many long-lived objects. With CPython's default
-    thresholds a full collection rescans them all every second or so under
-    load (50-600 ms pauses that freeze the server and dominate write p99).
-    Freeze what exists after start-up, keep young-generation collections, and
-    run full collections on a timer instead (see docs/performance.md)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*_GC_THRESHOLDS)
-
-
-async def _periodic_full_gc(interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        start = time.perf_counter()
-        n = gc.collect()
-        _release_free_memory()
-        log.debug("full gc: %d objects freed in %.0f ms", n, (time.perf_counter() - start) * 1000)
-
-
 async def _run_component(comp: Any, client_config: Any) -> None:
     log.info("starting %s", comp.name)
     try:
@@ -792,7 +757,7 @@ async def serve(
     except Exception:
         sock.close()
         raise
-    _tune_gc()
+    gcpolicy.tune()
     loopback_path: Path | None = None
     runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -810,7 +775,7 @@ async def serve(
             loopback_path = await _start_loopback_site(runner, data_dir)
         loopback_url = UNIX_SCHEME + str(loopback_path) if loopback_path else url
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(_periodic_full_gc(30.0), name="gc")
+            tg.create_task(gcpolicy.periodic_full_gc(), name="gc")
             if server.service_account_tokens is not None:
                 filler = LegacyTokenFiller(
                     server.store("", "v1", "secrets"),

@@ -33,7 +33,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pinnace import __version__
+from pinnace import __version__, gcpolicy
 from pinnace.cli.agent import add_agent_command, add_node_flags, kubelet_config_from_args
 from pinnace.cli.credentials import add_credentials_parsers
 from pinnace.cli.image import add_image_commands
@@ -425,7 +425,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         return 0
 
     try:
-        return asyncio.run(run())
+        return asyncio.run(gcpolicy.run_with_policy(run()))
     except (ProfileError, ValueError) as e:
         log.error("pinnace sim: %s", e)
         return 1
@@ -443,7 +443,7 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
     try:
         client_config = ClientConfig.from_kubeconfig(args.kubeconfig)
         coro = run_scheduler(client_config, config_file=args.config, leader_elect=args.leader_elect)
-        return asyncio.run(_run_until_signal(coro, "pinnace scheduler"))
+        return asyncio.run(_run_until_signal(gcpolicy.run_with_policy(coro), "pinnace scheduler"))
     except (ConfigError, SchedulerConfigError) as e:
         log.error("pinnace scheduler: %s", e)
         return 1
@@ -486,7 +486,9 @@ def _cmd_controller_manager(args: argparse.Namespace) -> int:
         log.error("%s: %s", what, e)
         return 1
     try:
-        return asyncio.run(_run_controller_manager(args, config, what=what))
+        return asyncio.run(
+            gcpolicy.run_with_policy(_run_controller_manager(args, config, what=what))
+        )
     except ControllerManagerError as e:
         log.error("%s: %s", what, e)
         return 1
