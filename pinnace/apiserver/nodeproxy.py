@@ -65,6 +65,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from aiohttp import web
 
+from pinnace import aio
 from pinnace.apiserver import errors
 from pinnace.apiserver.certs import Pki
 
@@ -372,7 +373,7 @@ async def pod_log(
             await out.prepare(request)
             while True:
                 try:
-                    chunk = await asyncio.wait_for(kresp.content.readany(), 5.0)
+                    chunk = await aio.wait_for(kresp.content.readany(), 5.0)
                 except TimeoutError:
                     t = request.transport
                     if t is None or t.is_closing():
@@ -510,7 +511,7 @@ async def upgrade_proxy(
     then splice the two connections."""
     hostport = _hostport(host, port)
     try:
-        reader, writer = await asyncio.wait_for(
+        reader, writer = await aio.wait_for(
             asyncio.open_connection(
                 host,
                 port,
@@ -525,7 +526,7 @@ async def upgrade_proxy(
     try:
         writer.write(_request_head(request, hostport, path))
         await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CONNECT_TIMEOUT)
+        head = await aio.wait_for(reader.readuntil(b"\r\n\r\n"), CONNECT_TIMEOUT)
         status, reason, headers = _parse_head(head)
     except (
         OSError,

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pinnace import aio
 from pinnace.client.clock import REAL_CLOCK, Clock
 from pinnace.client.errors import AlreadyExists, ApiError, NotFound
 from pinnace.client.objects import EVENTS, Obj, object_reference
@@ -194,7 +195,7 @@ class EventRecorder:
     async def stop(self, *, flush: bool = True, timeout: float = 5.0) -> None:
         if flush and self._task is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), timeout)
+                await aio.wait_for(self._queue.join(), timeout)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

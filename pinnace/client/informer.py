@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pinnace import aio
 from pinnace.client.clock import REAL_CLOCK, Clock
 from pinnace.client.objects import Obj, ResourceLike, key_of, namespace_of, split_key
 from pinnace.client.rest import Client
@@ -326,7 +327,7 @@ class Informer:
     async def wait_synced(self, timeout: float | None = None) -> bool:
         """Wait (real time) for the first sync; False on timeout."""
         try:
-            await asyncio.wait_for(self._synced.wait(), timeout)
+            await aio.wait_for(self._synced.wait(), timeout)
         except TimeoutError:
             return False
         return True
@@ -504,7 +505,7 @@ class SharedInformerFactory:
         """Wait until every informer has synced; False on timeout."""
         waits = [inf.wait_synced() for inf in self._informers.values()]
         try:
-            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+            await aio.wait_for(asyncio.gather(*waits), timeout)
         except TimeoutError:
             return False
         return True

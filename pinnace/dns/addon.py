@@ -30,6 +30,7 @@ import ipaddress
 import logging
 from typing import Any
 
+from pinnace import aio
 from pinnace.client import AlreadyExists, ApiError, Client, NotFound, Obj
 from pinnace.client.objects import SERVICES
 from pinnace.dns.source import ENDPOINTSLICES
@@ -199,7 +200,7 @@ class AddonReconciler:
                 log.warning("keeping the kube-dns Service and EndpointSlice: %s", e)
                 timeout, delay = delay, min(delay * 2, 30.0)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                await aio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
 

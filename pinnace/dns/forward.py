@@ -31,6 +31,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
+from pinnace import aio
 from pinnace.dns.config import parse_host_port
 from pinnace.dns.metrics import DnsStats
 from pinnace.dns.wire import HEADER, WireError, question_end
@@ -118,7 +119,7 @@ class Upstream:
         proto.pending[qid] = (question, fut)
         try:
             proto.transport.sendto(struct.pack("!H", qid) + query[2:])
-            reply = await asyncio.wait_for(fut, timeout)
+            reply = await aio.wait_for(fut, timeout)
         finally:
             entry = proto.pending.get(qid)
             if entry is not None and entry[1] is fut:

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from pinnace import aio
 from pinnace.image.oci import (
     ANNOTATION_IMAGE_NAME,
     LayoutError,
@@ -58,7 +59,7 @@ async def _ctr(args: Sequence[str], *, ctr: str, timeout: float) -> str:
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        out, err = await aio.wait_for(proc.communicate(), timeout)
     except (TimeoutError, asyncio.CancelledError):
         proc.kill()
         await proc.wait()

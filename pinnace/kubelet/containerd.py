@@ -50,6 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pinnace import aio
 from pinnace.client.clock import REAL_CLOCK, Clock
 from pinnace.kubelet.cri.client import CRIError, RuntimeClient
 
@@ -595,7 +596,7 @@ class Containerd:
                 self._exited(pid, own_child=own_child)
                 return
             try:
-                await asyncio.wait_for(self._wait_exit(pid, own_child=own_child), wait)
+                await aio.wait_for(self._wait_exit(pid, own_child=own_child), wait)
                 return
             except TimeoutError:
                 if sig == signal.SIGTERM:

@@ -24,6 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from pinnace import aio
 from pinnace.api.quantity import parse_quantity
 from pinnace.client import Client, Obj
 from pinnace.client.clock import REAL_CLOCK, Clock
@@ -448,7 +449,7 @@ class NodeAgent:
                 log.warning("updating node status failed: %s", e)
             self.status_changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
+                await aio.wait_for(
                     self.status_changed.wait(), self.config.node_status_update_frequency
                 )
             if not self.pod_cidr:

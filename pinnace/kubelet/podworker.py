@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pinnace import aio
 from pinnace.client import Client, Obj
 from pinnace.client.errors import ApiError, NotFound
 from pinnace.client.objects import PODS
@@ -605,7 +606,7 @@ class PodSyncer:
             ip = self.view.get(pod["metadata"]["uid"]).sandbox
             pod_ip = ip.ip if ip else ""
             try:
-                err = await asyncio.wait_for(
+                err = await aio.wait_for(
                     self.svc.run_hook(
                         handler, pod, c.id, pod_ip, "PreStop", ctr or {"name": c.name}
                     ),
@@ -769,7 +770,7 @@ class PodWorkers:
                     await ev.wait()
                 else:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ev.wait(), delay)
+                        await aio.wait_for(ev.wait(), delay)
                 ev.clear()
                 try:
                     delay = await self.syncer.sync(uid, self.get_pod(uid))

@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from pinnace import aio
 from pinnace.api.schema import Resource
 from pinnace.api.strategy import Strategy
 from pinnace.apiserver.admission import AdmissionChain
@@ -149,4 +150,4 @@ class ServiceSupport:
         self._tasks = []
         if self.kubernetes is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.kubernetes.remove_lease(), 2.0)
+                await aio.wait_for(self.kubernetes.remove_lease(), 2.0)

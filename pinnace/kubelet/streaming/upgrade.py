@@ -37,6 +37,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from pinnace import aio
+
 log = logging.getLogger("pinnace.kubelet.streaming.upgrade")
 
 READ_CHUNK = 64 * 1024
@@ -237,7 +239,7 @@ async def _read_error_body(reader: asyncio.StreamReader, headers: list[tuple[str
     with contextlib.suppress(Exception):
         if length is not None:
             return await reader.readexactly(min(int(length), MAX_ERROR_BODY))
-        return await asyncio.wait_for(reader.read(MAX_ERROR_BODY), timeout=5)
+        return await aio.wait_for(reader.read(MAX_ERROR_BODY), timeout=5)
     return b""
 
 

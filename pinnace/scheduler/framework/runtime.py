@@ -28,6 +28,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pinnace import aio
 from pinnace.scheduler.config import IGNORED_PLUGINS, ConfigError, PluginRef, ProfileConfig
 from pinnace.scheduler.framework.interface import (
     MAX_NODE_SCORE,
@@ -538,7 +539,7 @@ class Framework:
         fut: asyncio.Future[Status | None] = asyncio.get_running_loop().create_future()
         self.waiting_pods[pod.uid] = fut
         try:
-            return await asyncio.wait_for(fut, timeout)
+            return await aio.wait_for(fut, timeout)
         except TimeoutError:
             return Status.unschedulable("rejected due to timeout after waiting at permit")
         finally:
