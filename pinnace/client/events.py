@@ -250,7 +250,9 @@ class EventRecorder:
     def _aggregate(self, p: _Pending) -> tuple[_Pending, tuple[str, ...]]:
         """Step 1: the event to write and its key for counting (the similar
         group's key once the group is combined)."""
-        group = (*self._object_key(p), p.type, p.reason, self.component, self.host)
+        # upstream also keys on the reporting controller and instance: ours
+        # are the source's component and host, already in the object key
+        group = (*self._object_key(p), p.type, p.reason)
         now = self.clock.now()
         rec = self._similar.get(group)
         if rec is None or now - rec.last > AGGREGATE_INTERVAL:

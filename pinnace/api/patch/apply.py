@@ -518,8 +518,8 @@ def update_managed_fields(
         # the fields _STRIP drops), the schema and the ignored fields.
         cache_key = _create_key(new_obj, atom, ignored_fields)
         hit = _CREATES.get(cache_key) if cache_key is not None else None
-        if hit is not None and hit[0] is atom:
-            _CREATES.move_to_end(cache_key)  # type: ignore[arg-type]
+        if cache_key is not None and hit is not None and hit[0] is atom:
+            _CREATES.move_to_end(cache_key)
             _, fields, canonical = hit
             if fields is not None:
                 managers[key] = ManagedEntry(

@@ -438,20 +438,9 @@ class PodTopologySpread:
         self, state: CycleState, pod: PodInfo, scores: list[NodeScore]
     ) -> Status | None:
         _, ignored, _, _ = state.read(_PS_KEY)
-        lo: int | None = None
-        hi = 0
-        for s in scores:
-            if s.name in ignored:
-                continue
-            lo = s.score if lo is None or s.score < lo else lo
-            hi = max(hi, s.score)
-        for s in scores:
-            if s.name in ignored:
-                s.score = 0
-            elif hi == 0:
-                s.score = MAX_NODE_SCORE
-            else:
-                s.score = MAX_NODE_SCORE * (hi + (lo or 0) - s.score) // hi
+        out = _reverse_normalized([s.name for s in scores], [s.score for s in scores], ignored)
+        for s, v in zip(scores, out, strict=True):
+            s.score = v
         return None
 
     def normalize_scores(
@@ -459,23 +448,21 @@ class PodTopologySpread:
     ) -> list[int]:
         """:meth:`normalize_score` over plain lists (no :class:`NodeScore` per node)."""
         _, ignored, _, _ = state.read(_PS_KEY)
-        if ignored:
-            kept = [s for n, s in zip(nodes, scores, strict=True) if n.name not in ignored]
-        else:
-            kept = scores
-        lo = min(kept) if kept else 0
-        hi = max(0, max(kept)) if kept else 0
-        out: list[int] = []
-        for n, s in zip(nodes, scores, strict=True):
-            if ignored and n.name in ignored:
-                out.append(0)
-            elif hi == 0:
-                out.append(MAX_NODE_SCORE)
-            else:
-                out.append(MAX_NODE_SCORE * (hi + lo - s) // hi)
-        return out
+        return _reverse_normalized([n.name for n in nodes], scores, ignored)
 
     allows_negative_scores = False
+
+
+def _reverse_normalized(names: list[str], scores: list[int], ignored: set[str]) -> list[int]:
+    """Fewer matching pods score higher: ``MAX * (hi + lo - s) // hi`` over the
+    nodes not ignored (which score 0); all MAX when every score is 0."""
+    kept = [s for n, s in zip(names, scores, strict=True) if n not in ignored]
+    lo = min(kept) if kept else 0
+    hi = max(0, max(kept)) if kept else 0
+    return [
+        0 if n in ignored else MAX_NODE_SCORE if hi == 0 else MAX_NODE_SCORE * (hi + lo - s) // hi
+        for n, s in zip(names, scores, strict=True)
+    ]
 
 
 def new(args: Mapping[str, Any], handle: Any) -> PodTopologySpread:
