@@ -38,6 +38,22 @@ def free_port() -> int:
             return port
 
 
+def free_dns_port() -> int:
+    """A port free for both TCP and UDP on every address (cluster DNS binds
+    both on the node's address): :func:`free_port` checks TCP on loopback
+    only, and a UDP socket elsewhere (a DNS forwarder's query socket) could
+    hold the same number."""
+    while True:
+        port = free_port()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket() as t:
+                u.bind(("0.0.0.0", port))
+                t.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        return port
+
+
 @dataclass
 class Server:
     data_dir: Path

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.cluster import Server, free_port
+from tests.cluster import Server, free_dns_port, free_port
 
 __all__ = ["NodeCluster", "cleanup_agent_runtime", "cleanup_proxy_rules"]
 
@@ -116,7 +116,7 @@ class NodeCluster(Server):
         super().__init__(data_dir)
         self.node = node
         self.bridge = bridge
-        self.dns_port = free_port()
+        self.dns_port = free_dns_port()
         self.extra_args = [
             "--agent",
             "--node-name", node,
