@@ -36,6 +36,9 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from pinnace.client import (
     PODS,
     REAL_CLOCK,
@@ -58,6 +61,7 @@ from pinnace.scheduler.config import (
     SchedulerConfig,
     load_config,
 )
+from pinnace.scheduler.framework.columns import remember_positions, rows_of
 from pinnace.scheduler.framework.errors import Diagnosis, FitError, NoNodesAvailable
 from pinnace.scheduler.framework.interface import CycleState
 from pinnace.scheduler.framework.runtime import Framework
@@ -445,11 +449,22 @@ class Scheduler:
         # ``to_find`` feasible nodes in rotated order; the start index moves past
         # the last node that was needed.
         feasible: list[NodeInfo] = []
+        # When ``nodes`` is the snapshot's list, a chunk's rows in the node
+        # columns are known (a range), and so are the feasible nodes' while no
+        # node fails: the vector paths then skip finding them node by node.
+        cols = rows_of(nodes)
+        rows: list[npt.NDArray[np.intp]] | None = [] if cols is not None else None
         pos = 0
         while pos < n and len(feasible) < to_find:
             k = min(max(to_find - len(feasible), _MIN_FILTER_CHUNK), n - pos)
             a = (start + pos) % n
             chunk = nodes[a : a + k] if a + k <= n else nodes[a:] + nodes[: a + k - n]
+            chunk_rows = None
+            if cols is not None:
+                chunk_rows = np.arange(a, a + k, dtype=np.intp)
+                if a + k > n:
+                    chunk_rows %= n
+                remember_positions(state, chunk, cols, chunk_rows)
             ok, failed = fw.run_filter_batch(state, pod, chunk)
             need = to_find - len(feasible)
             limit = k  # how many nodes of the chunk count as processed
@@ -465,9 +480,15 @@ class Scheduler:
                     raise RuntimeError(f"running Filter plugin {st.plugin}: {st.message()}")
                 statuses[ni.name] = st
                 plugins.add(st.plugin)
+            if rows is not None and chunk_rows is not None and not failed:
+                rows.append(chunk_rows[: len(ok)])  # every processed node passed
+            else:
+                rows = None
             feasible.extend(ok)
             pos += limit
         self.next_start_node_index = (start + pos) % n
+        if cols is not None and rows:
+            remember_positions(state, feasible, cols, np.concatenate(rows))
         return feasible
 
     def _filter_node_by_node(

@@ -21,6 +21,11 @@ that their Filter or Score cannot tell nodes apart this cycle.
 
 Node order: :meth:`node_list` interleaves zones (upstream's ``nodeTree``), so
 that scoring only a sample of the nodes still spreads across zones.
+
+Columns: with the node list the snapshot builds :class:`NodeColumns`, the
+nodes' cpu, memory and pod-slot figures as numpy arrays in list order, and
+rewrites a node's row whenever the node or its pods change; the resource
+filter and scorers read them (framework/columns.py).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pinnace.scheduler.framework.columns import NodeColumns
 from pinnace.scheduler.framework.types import ImageState, NodeInfo, PodInfo
 
 __all__ = ["ZONE_LABEL", "Snapshot"]
@@ -56,6 +62,7 @@ class Snapshot:
         self._nodes: dict[str, NodeInfo] = {}
         self._pods: dict[str, _PodState] = {}
         self._node_list: list[NodeInfo] | None = None
+        self._rows: list[NodeInfo] = []  # the list the columns were built for
         self._affinity_list: list[NodeInfo] | None = None
         self._anti_affinity_list: list[NodeInfo] | None = None
         self.images: dict[str, ImageState] = {}
@@ -95,6 +102,9 @@ class Snapshot:
                         rest.append(g)
                 groups = [g for g in rest if i + 1 < len(g)]
                 i += 1
+            NodeColumns.detach(self._rows)
+            NodeColumns(out)  # sets every node's pos and cols
+            self._rows = out
             self._node_list = out
         return self._node_list
 
@@ -184,6 +194,7 @@ class Snapshot:
         self._count(ni, 1)
         # zone interleaving depends on labels only
         self._invalidate(structure=labels_before != ni.labels)
+        _sync(ni)
         return ni
 
     def remove_node(self, name: str) -> None:
@@ -231,6 +242,7 @@ class Snapshot:
         ni = self._node_for(node)
         had_aff, had_anti = bool(ni.pods_with_affinity), bool(ni.pods_with_required_anti_affinity)
         ni.add_pod(pi)
+        _sync(ni)
         if had_aff != bool(ni.pods_with_affinity) or had_anti != bool(
             ni.pods_with_required_anti_affinity
         ):
@@ -242,6 +254,7 @@ class Snapshot:
             return
         had_aff, had_anti = bool(ni.pods_with_affinity), bool(ni.pods_with_required_anti_affinity)
         ni.remove_pod(pi)
+        _sync(ni)
         if had_aff != bool(ni.pods_with_affinity) or had_anti != bool(
             ni.pods_with_required_anti_affinity
         ):
@@ -298,3 +311,9 @@ class Snapshot:
             log.warning("assumed pod %s on %s expired", st.info.key, st.node)
             self.forget_pod(st.info.uid)
         return [st.info for st in expired]
+
+
+def _sync(ni: NodeInfo) -> None:
+    """Rewrite ``ni``'s row of the columns after its figures changed."""
+    if ni.cols is not None:
+        ni.cols.sync(ni)

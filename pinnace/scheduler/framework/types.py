@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pinnace.scheduler.quantity import (
     CPU,
@@ -26,6 +26,9 @@ from pinnace.scheduler.quantity import (
     quantity_value,
 )
 from pinnace.scheduler.selectors import LabelSelector
+
+if TYPE_CHECKING:
+    from pinnace.scheduler.framework.columns import NodeColumns
 
 __all__ = [
     "AffinityTerm",
@@ -232,6 +235,7 @@ class NodeInfo:
         "alloc_mem",
         "alloc_pods",
         "allocatable",
+        "cols",
         "free_cpu",
         "free_mem",
         "free_pods",
@@ -245,6 +249,7 @@ class NodeInfo:
         "pods",
         "pods_with_affinity",
         "pods_with_required_anti_affinity",
+        "pos",
         "req_cpu",
         "req_mem",
         "requested",
@@ -275,6 +280,9 @@ class NodeInfo:
         self.pods_with_required_anti_affinity: dict[str, PodInfo] = {}
         self.used_ports: dict[HostPort, int] = {}
         self.generation = next(_generation)
+        # row in the snapshot's NodeColumns, while in its node list (else -1)
+        self.pos = -1
+        self.cols: NodeColumns | None = None
         if node is not None:
             self.set_node(node)
 
@@ -377,6 +385,8 @@ class NodeInfo:
         c.pods_with_required_anti_affinity = dict(self.pods_with_required_anti_affinity)
         c.used_ports = dict(self.used_ports)
         c.generation = self.generation
+        c.pos = -1  # a clone has no row in the columns
+        c.cols = None
         return c
 
     def requested_of(self, resource: str) -> int:

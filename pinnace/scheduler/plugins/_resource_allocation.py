@@ -12,7 +12,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pinnace.scheduler.framework.interface import MAX_NODE_SCORE
+import numpy as np
+
+from pinnace.scheduler.framework.columns import EXACT_LIMIT, NodeColumns, node_positions
+from pinnace.scheduler.framework.interface import MAX_NODE_SCORE, CycleState
 from pinnace.scheduler.framework.types import NodeInfo, PodInfo
 from pinnace.scheduler.quantity import CPU, MEMORY
 
@@ -164,6 +167,7 @@ def score_nodes(
     resources: list[ResourceSpec],
     use_requested: bool,
     scorer: Scorer,
+    state: CycleState | None = None,
 ) -> list[int]:
     """:func:`score_node` for each of ``nodes``.
 
@@ -184,7 +188,16 @@ def score_nodes(
     ):
         return [score_node(n, pod_requests, resources, use_requested, scorer) for n in nodes]
     pc, pm = pod_requests
-    out = fast(nodes, pc, pm, resources[0][1], resources[1][1], use_requested)
+    wc, wm = resources[0][1], resources[1][1]
+    found = (
+        node_positions(nodes, state)
+        if -EXACT_LIMIT < pc < EXACT_LIMIT and -EXACT_LIMIT < pm < EXACT_LIMIT
+        else None
+    )
+    if found is not None:
+        out = _VECTOR[scorer](found[0], found[1], pc, pm, wc, wm, use_requested)
+    else:
+        out = fast(nodes, pc, pm, wc, wm, use_requested)
     if out and min(out) < 0:
         for i, v in enumerate(out):
             if v < 0:  # a node without cpu or memory allocatable
@@ -311,9 +324,69 @@ def score_node(
     return scorer(requested, allocatable, weights)
 
 
+# The same three scorers over numpy columns (framework/columns.py): the same
+# integer and float64 steps, element-wise; -1 for a node without cpu or
+# memory allocatable, as above.
+
+
+def _gather(
+    cols: NodeColumns, idx: Any, pc: int, pm: int, use_requested: bool
+) -> tuple[Any, Any, Any, Any, Any]:
+    cc = cols.alloc_cpu[idx]
+    cm = cols.alloc_mem[idx]
+    if use_requested:
+        rc = cols.req_cpu[idx] + pc
+        rm = cols.req_mem[idx] + pm
+    else:
+        rc = cols.non_zero_cpu[idx] + pc
+        rm = cols.non_zero_mem[idx] + pm
+    missing = (cc == 0) | (cm == 0)
+    if missing.any():  # divide by 1 there; those rows become -1 at the end
+        cc = np.where(missing, 1, cc)
+        cm = np.where(missing, 1, cm)
+    return cc, cm, rc, rm, missing
+
+
+def _least_vector(
+    cols: NodeColumns, idx: Any, pc: int, pm: int, wc: int, wm: int, use_requested: bool
+) -> list[int]:
+    cc, cm, rc, rm, missing = _gather(cols, idx, pc, pm, use_requested)
+    sc = np.where(rc > cc, 0, (cc - rc) * MAX_NODE_SCORE // cc)
+    sm = np.where(rm > cm, 0, (cm - rm) * MAX_NODE_SCORE // cm)
+    out = (sc * wc + sm * wm) // (wc + wm)
+    return np.where(missing, -1, out).tolist()  # type: ignore[no-any-return]
+
+
+def _most_vector(
+    cols: NodeColumns, idx: Any, pc: int, pm: int, wc: int, wm: int, use_requested: bool
+) -> list[int]:
+    cc, cm, rc, rm, missing = _gather(cols, idx, pc, pm, use_requested)
+    rc = np.minimum(rc, cc)
+    rm = np.minimum(rm, cm)
+    out = (rc * MAX_NODE_SCORE // cc * wc + rm * MAX_NODE_SCORE // cm * wm) // (wc + wm)
+    return np.where(missing, -1, out).tolist()  # type: ignore[no-any-return]
+
+
+def _balanced_vector(
+    cols: NodeColumns, idx: Any, pc: int, pm: int, wc: int, wm: int, use_requested: bool
+) -> list[int]:
+    cc, cm, rc, rm, missing = _gather(cols, idx, pc, pm, use_requested)
+    fc = np.minimum(rc / cc, 1.0)
+    fm = np.minimum(rm / cm, 1.0)
+    d = np.abs((fc - fm) / 2)
+    out = ((1 - d) * MAX_NODE_SCORE).astype(np.int64)  # truncates, as int()
+    return np.where(missing, -1, out).tolist()  # type: ignore[no-any-return]
+
+
 _FastScorer = Callable[[Sequence[NodeInfo], int, int, int, int, bool], list[int]]
+_VectorScorer = Callable[[NodeColumns, Any, int, int, int, int, bool], list[int]]
 _FAST: dict[Scorer, _FastScorer] = {
     least_allocated: _least_fast,
     most_allocated: _most_fast,
     balanced_score: _balanced_fast,
+}
+_VECTOR: dict[Scorer, _VectorScorer] = {
+    least_allocated: _least_vector,
+    most_allocated: _most_vector,
+    balanced_score: _balanced_vector,
 }

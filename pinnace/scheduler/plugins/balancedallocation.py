@@ -38,7 +38,7 @@ class BalancedAllocation:
         reqs = state.read(_KEY)
         if reqs is None:
             reqs = [ra.pod_request_for(pod, n, True) for n, _ in self.resources]
-        return ra.score_nodes(nodes, reqs, self.resources, True, ra.balanced_score)
+        return ra.score_nodes(nodes, reqs, self.resources, True, ra.balanced_score, state)
 
 
 def new(args: Mapping[str, Any], handle: Any) -> BalancedAllocation:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pinnace.scheduler.config import ConfigError
+from pinnace.scheduler.framework.columns import EXACT_LIMIT, node_positions
 from pinnace.scheduler.framework.interface import CycleState, PreFilterResult
 from pinnace.scheduler.framework.status import Status
 from pinnace.scheduler.framework.types import NodeInfo, PodInfo
@@ -69,6 +70,21 @@ class NodeResourcesFit:
         if pod.req_other:
             return [slow(state, pod, n) for n in nodes]
         cpu, mem = pod.req_cpu, pod.req_mem
+        exact = -EXACT_LIMIT < cpu < EXACT_LIMIT and -EXACT_LIMIT < mem < EXACT_LIMIT
+        found = node_positions(nodes, state) if exact else None
+        if found is not None:  # the same three comparisons over the columns
+            cols, idx = found
+            room = (
+                (cols.free_pods[idx] > 0)
+                & (cols.free_cpu[idx] >= cpu)
+                & (cols.free_mem[idx] >= mem)
+            )
+            if room.all():
+                return [None] * len(nodes)
+            return [
+                None if ok else slow(state, pod, n)
+                for ok, n in zip(room.tolist(), nodes, strict=True)
+            ]
         return [
             None
             if n.free_pods > 0 and cpu <= n.free_cpu and mem <= n.free_mem
@@ -123,7 +139,7 @@ class NodeResourcesFit:
         reqs = state.read(_PRESCORE_KEY)
         if reqs is None:
             reqs = [ra.pod_request_for(pod, name, False) for name, _ in self.resources]
-        return ra.score_nodes(nodes, reqs, self.resources, False, self.scorer)
+        return ra.score_nodes(nodes, reqs, self.resources, False, self.scorer, state)
 
 
 def _reason_order(reason: str) -> tuple[int, str]:

@@ -8,9 +8,10 @@ import pytest
 
 from pinnace.scheduler.config import PluginRef, ProfileConfig
 from pinnace.scheduler.framework import CycleState
+from pinnace.scheduler.framework.columns import node_positions
 from pinnace.scheduler.framework.errors import Diagnosis
 from pinnace.scheduler.framework.status import Code
-from pinnace.scheduler.framework.types import PodInfo
+from pinnace.scheduler.framework.types import NodeInfo, PodInfo
 from pinnace.scheduler.plugins import _resource_allocation as ra
 from tests.unit.scheduler.helpers import framework, node, pod, scheduler
 
@@ -279,3 +280,95 @@ def test_spread_batch_scores_equal_per_node_scores(seed: int) -> None:
             per_node = [NodeScore(n.name, s) for n, s in zip(scored, raw, strict=True)]
             pl.normalize_score(state, pi, per_node)
             assert pl.normalize_scores(state, pi, scored, raw) == [s.score for s in per_node]
+
+
+_FIGURES = (
+    "alloc_cpu",
+    "alloc_mem",
+    "req_cpu",
+    "req_mem",
+    "non_zero_cpu",
+    "non_zero_mem",
+    "free_cpu",
+    "free_mem",
+    "free_pods",
+)
+
+
+def _row(ni: NodeInfo) -> list[int]:
+    assert ni.cols is not None
+    return [int(getattr(ni.cols, f)[ni.pos]) for f in _FIGURES]
+
+
+def _fields(ni: NodeInfo) -> list[int]:
+    return [getattr(ni, f) for f in _FIGURES]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_node_columns_follow_the_snapshot(seed: int) -> None:
+    """Rows stay equal to the nodes' figures through pod adds, removals,
+    assumptions and node updates; clones and removed nodes have no row."""
+    rng = random.Random(seed)
+    nodes, pods = random_cluster(rng, 30)
+    fw, _ = framework(nodes, pods)
+    snap = fw.snapshot
+    live = list(pods)
+    for step in range(200):
+        action = rng.random()
+        if action < 0.4:
+            p = pod(f"s{step}", rng.choice([None, "200m", "2"]), rng.choice([None, "1Gi"]))
+            p["spec"]["nodeName"] = f"n{rng.randrange(30)}"
+            snap.add_pod(p)
+            live.append(p)
+        elif action < 0.7 and live:
+            snap.remove_pod(live.pop(rng.randrange(len(live))))
+        elif action < 0.85:
+            snap.assume_pod(PodInfo(pod(f"a{step}", "100m")), f"n{rng.randrange(30)}")
+        else:
+            i = rng.randrange(30)
+            snap.update_node(node(f"n{i}", cpu=rng.choice(["0", "3", "8"]), memory="2Gi"))
+        for ni in snap.node_list():
+            assert _row(ni) == _fields(ni)
+    ni = snap.node_list()[0]
+    assert ni.clone().pos == -1 and ni.clone().cols is None
+    snap.remove_node(ni.name)
+    snap.node_list()
+    assert ni.pos == -1 and ni.cols is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_vector_scorers_and_filter_match_the_python_loops(seed: int) -> None:
+    """The numpy paths (snapshot nodes) against the plain loops (the same nodes
+    without rows), on ordinary and on huge figures."""
+    rng = random.Random(seed)
+    nodes, pods = random_cluster(rng, 80)
+    for i in range(5):  # memory near the exactness limit, and a pod count of 0
+        nodes.append(node(f"big{i}", cpu="64", memory=f"{rng.randint(1, 4000)}Ti", pods=0))
+    fw, _ = framework(nodes, pods)
+    ns = list(fw.snapshot.node_list())
+    rng.shuffle(ns)
+    plain = [ni.clone() for ni in ns]  # no rows: the Python loops
+    assert node_positions(ns) is not None and node_positions(plain) is None
+    for scorer in (ra.least_allocated, ra.most_allocated, ra.balanced_score):
+        for use_requested in (True, False):
+            for _ in range(5):
+                reqs = [rng.randint(0, 70000), rng.choice([0, rng.randint(0, 2**45)])]
+                res = [("cpu", rng.randint(1, 5)), ("memory", rng.randint(1, 5))]
+                assert ra.score_nodes(ns, reqs, res, use_requested, scorer) == ra.score_nodes(
+                    plain, reqs, res, use_requested, scorer
+                )
+    pl = fw.plugins["NodeResourcesFit"]
+    for p in [pod("p", "500m", "1Gi"), pod("q"), pod("r", "3", "3Gi"), pod("h", "1", "900Ti")]:
+        pi = PodInfo(p)
+        assert pl.filter_nodes(CycleState(), pi, ns) == pl.filter_nodes(CycleState(), pi, plain)
+
+
+def test_columns_past_the_exactness_limit_fall_back_to_python() -> None:
+    fw, _ = framework([node("n0", cpu="4", memory="1Gi"), node("n1", memory="1Gi")], [])
+    ns = fw.snapshot.node_list()
+    assert node_positions(ns) is not None
+    fw.snapshot.update_node(node("n1", cpu="4", memory="9000Pi"))  # > 2**52 bytes
+    assert node_positions(fw.snapshot.node_list()) is None
+    reqs, res = [100, 1 << 20], [("cpu", 1), ("memory", 1)]
+    want = [ra.score_node(n, reqs, res, False, ra.least_allocated) for n in ns]
+    assert ra.score_nodes(ns, reqs, res, False, ra.least_allocated) == want
