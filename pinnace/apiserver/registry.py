@@ -16,8 +16,6 @@ import base64
 import copy
 import functools
 import logging
-import secrets
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +24,7 @@ from typing import Any
 import orjson
 
 from pinnace.api.conversion import converter
+from pinnace.api.ids import name_suffix, new_uid
 from pinnace.api.schema import Resource
 from pinnace.api.schema.validation import FieldError
 from pinnace.api.strategy import Strategy
@@ -41,7 +40,6 @@ log = logging.getLogger("pinnace.apiserver.registry")
 Obj = dict[str, Any]
 Mutation = Callable[[Obj], Awaitable[Obj]]
 
-_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _MAX_RETRIES = 16
 
 
@@ -355,10 +353,10 @@ class ResourceStore:
         ):
             meta.pop(f, None)
         meta["creationTimestamp"] = now_rfc3339()
-        meta["uid"] = str(uuid.uuid4())
+        meta["uid"] = new_uid()
         generate = meta.get("generateName") or ""
         if not meta.get("name") and generate:
-            meta["name"] = generate + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+            meta["name"] = generate + name_suffix()
         # like upstream: decode, default, mutating admission, validate, validating admission
         self._prepare(obj, lambda: self.strategy.prepare_for_create(obj), ctx)
         required = self._structural(obj, ctx)
@@ -385,7 +383,7 @@ class ResourceStore:
                 break
             except KeyExistsError:
                 if generate and attempt < 7 and not body_has_fixed_name(obj, generate):
-                    meta["name"] = generate + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+                    meta["name"] = generate + name_suffix()
                     continue
                 raise errors.already_exists(self.resource, meta["name"]) from None
         meta["resourceVersion"] = str(kv.mod_revision)

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from pinnace.api.ids import name_suffix
 from pinnace.apiserver.admission import AdmissionRequest
 from pinnace.apiserver.errors import ApiError
 
@@ -57,8 +57,6 @@ TOKEN_EXPIRATION_SECONDS = 3607
 #: upstream ``ProjectedVolumeSourceDefaultMode`` (0644)
 DEFAULT_MODE = 0o644
 DEFAULT_ACCOUNT_ATTEMPTS = 10
-
-_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def token_volume_source() -> Obj:
@@ -93,7 +91,7 @@ def token_volume_source() -> Obj:
 
 
 def _generate_name(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+    return prefix + name_suffix()
 
 
 async def _retry_sleep() -> None:

@@ -30,13 +30,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from pinnace.api.ids import new_uid
 from pinnace.apiserver import negotiation
 from pinnace.apiserver.audit.event import (
     EventBuilder,
@@ -130,7 +130,7 @@ class Auditor:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        audit_id = request.headers.get(AUDIT_ID_HEADER) or str(uuid.uuid4())
+        audit_id = request.headers.get(AUDIT_ID_HEADER) or new_uid()
         state = _RequestAudit(audit_id, self._now())
         request[_STATE] = state
         request[_AUDITOR] = self
