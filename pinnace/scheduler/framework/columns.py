@@ -1,11 +1,14 @@
-"""The nodes' cpu, memory and pod-slot figures as numpy columns, for the
-per-cycle passes over hundreds of nodes.
+"""The nodes' cpu, memory and pod-slot figures (and generation, and whether
+they carry the hostname and zone labels) as numpy columns, for the per-cycle
+passes over hundreds of nodes.
 
 At 5,000 nodes every cycle filters and scores about 500 nodes (the adaptive
 ``percentageOfNodesToScore``). NodeResourcesFit's filter and the
 LeastAllocated/MostAllocated/BalancedAllocation scores were the largest part
-of a cycle as Python loops over :class:`NodeInfo` attributes; as array
-expressions over the gathered columns they cost a fraction of that.
+of a cycle as Python loops over :class:`NodeInfo` attributes, and
+PodTopologySpread's scores the next (ReplicaSet pods get the default
+hostname/zone constraints); as array expressions over the gathered columns
+they cost a fraction of that.
 
 :class:`NodeColumns` holds one row per node of the snapshot's node list, in
 that order; a :class:`NodeInfo` in the list knows its row (``pos``) and its
@@ -36,7 +39,15 @@ if TYPE_CHECKING:
     from pinnace.scheduler.framework.interface import CycleState
     from pinnace.scheduler.framework.types import NodeInfo
 
-__all__ = ["EXACT_LIMIT", "NodeColumns", "node_positions", "remember_positions", "rows_of"]
+__all__ = [
+    "EXACT_LIMIT",
+    "HOSTNAME_LABEL",
+    "ZONE_LABEL",
+    "NodeColumns",
+    "node_positions",
+    "remember_positions",
+    "rows_of",
+]
 
 #: Largest magnitude (exclusive) the vector paths accept, for the columns and
 #: for a pod's requests: the sum of two is exact as a float64, and 100 times
@@ -44,6 +55,10 @@ __all__ = ["EXACT_LIMIT", "NodeColumns", "node_positions", "remember_positions",
 EXACT_LIMIT = 1 << 52
 
 Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
 class NodeColumns:
@@ -56,6 +71,9 @@ class NodeColumns:
         "free_cpu",
         "free_mem",
         "free_pods",
+        "generation",
+        "has_hostname",
+        "has_zone",
         "non_zero_cpu",
         "non_zero_mem",
         "req_cpu",
@@ -73,6 +91,11 @@ class NodeColumns:
         self.free_cpu: Ints = np.zeros(n, np.int64)
         self.free_mem: Ints = np.zeros(n, np.int64)
         self.free_pods: Ints = np.zeros(n, np.int64)
+        # the node's generation (changes with its pods), for per-node caches
+        self.generation: Ints = np.zeros(n, np.int64)
+        # whether the node has the two topology labels of the default spreading
+        self.has_hostname: Bools = np.zeros(n, np.bool_)
+        self.has_zone: Bools = np.zeros(n, np.bool_)
         self.exact = True
         for i, ni in enumerate(nodes):
             ni.pos = i
@@ -91,6 +114,7 @@ class NodeColumns:
             ni.free_cpu,
             ni.free_mem,
             ni.free_pods,
+            ni.generation,
         )
         if any(v >= EXACT_LIMIT or v <= -EXACT_LIMIT for v in values):
             self.exact = False  # the plain-Python paths until the next rebuild
@@ -105,6 +129,9 @@ class NodeColumns:
         self.free_cpu[i] = values[6]
         self.free_mem[i] = values[7]
         self.free_pods[i] = values[8]
+        self.generation[i] = values[9]
+        self.has_hostname[i] = HOSTNAME_LABEL in ni.labels
+        self.has_zone[i] = ZONE_LABEL in ni.labels
 
     @staticmethod
     def detach(nodes: Sequence[NodeInfo]) -> None:

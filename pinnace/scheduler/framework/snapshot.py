@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pinnace.scheduler.framework.columns import NodeColumns
+from pinnace.scheduler.framework.columns import ZONE_LABEL, NodeColumns
 from pinnace.scheduler.framework.types import ImageState, NodeInfo, PodInfo
 
 __all__ = ["ZONE_LABEL", "Snapshot"]
@@ -43,7 +43,6 @@ __all__ = ["ZONE_LABEL", "Snapshot"]
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-ZONE_LABEL = "topology.kubernetes.io/zone"
 REGION_LABEL = "topology.kubernetes.io/region"
 
 

@@ -24,7 +24,16 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from pinnace.scheduler.config import ConfigError
+from pinnace.scheduler.framework.columns import (
+    HOSTNAME_LABEL,
+    ZONE_LABEL,
+    NodeColumns,
+    node_positions,
+)
 from pinnace.scheduler.framework.interface import (
     MAX_NODE_SCORE,
     CycleState,
@@ -39,8 +48,8 @@ from pinnace.scheduler.selectors import LabelSelector, Requirement
 NAME = "PodTopologySpread"
 ERR_REASON_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
 ERR_REASON_NODE_LABEL = ERR_REASON_CONSTRAINTS + " (missing required label)"
-HOSTNAME = "kubernetes.io/hostname"
-ZONE = "topology.kubernetes.io/zone"
+HOSTNAME = HOSTNAME_LABEL
+ZONE = ZONE_LABEL
 _PF_KEY = "PreFilter" + NAME
 _PS_KEY = "PreScore" + NAME
 
@@ -108,12 +117,7 @@ def _count_into(
     table: dict[str, tuple[int, int]], node: NodeInfo, selector: LabelSelector, namespace: str
 ) -> int:
     global _counts_size
-    n = 0
-    for p in node.pods.values():
-        if p.namespace != namespace or p.terminating:
-            continue
-        if selector.matches(p.labels):
-            n += 1
+    n = _count_on(node, selector, namespace)
     if node.name not in table:
         if _counts_size >= _COUNTS_MAX:
             _COUNTS.clear()  # a caller's table in hand stays usable, unshared
@@ -121,6 +125,63 @@ def _count_into(
         _counts_size += 1
     table[node.name] = (node.generation, n)
     return n
+
+
+def _count_on(node: NodeInfo, selector: LabelSelector, namespace: str) -> int:
+    """Pods on ``node`` in ``namespace``, not terminating, that ``selector`` matches."""
+    n = 0
+    for p in node.pods.values():
+        if p.namespace != namespace or p.terminating:
+            continue
+        if selector.matches(p.labels):
+            n += 1
+    return n
+
+
+def _no_zones(nodes: Sequence[NodeInfo], state: CycleState) -> bool:
+    """Whether the columns say that none of ``nodes`` has a zone label
+    (False when they cannot tell)."""
+    found = node_positions(nodes, state)
+    return found is not None and not found[0].has_zone[found[1]].any()
+
+
+class _ColumnCounts:
+    """:func:`_count_on` per row of one snapshot's node columns, for one
+    (namespace, selector), each stamped with the node's generation then."""
+
+    __slots__ = ("cols", "counts", "stamps")
+
+    def __init__(self, cols: NodeColumns) -> None:
+        self.cols = cols
+        self.counts = np.zeros(len(cols.generation), np.int64)
+        self.stamps = np.full(len(cols.generation), -1, np.int64)
+
+
+_COLUMN_COUNTS: dict[tuple[str, tuple[Any, ...]], _ColumnCounts] = {}
+_COLUMN_COUNTS_MAX = 256  # (namespace, selector) tables; emptied when full
+
+
+def _column_counts(
+    namespace: str,
+    selector: LabelSelector,
+    cols: NodeColumns,
+    idx: npt.NDArray[np.intp],
+    nodes: Sequence[NodeInfo],
+) -> npt.NDArray[np.int64]:
+    """Matching pods on each of ``nodes`` (rows ``idx``); only nodes whose
+    generation moved since their last count are counted again."""
+    key = (namespace, selector.key)
+    table = _COLUMN_COUNTS.get(key)
+    if table is None or table.cols is not cols:
+        if table is None and len(_COLUMN_COUNTS) >= _COLUMN_COUNTS_MAX:
+            _COLUMN_COUNTS.clear()
+        table = _COLUMN_COUNTS[key] = _ColumnCounts(cols)
+    stale = np.flatnonzero(table.stamps[idx] != cols.generation[idx])
+    for j in stale.tolist():
+        ni = nodes[j]
+        table.counts[ni.pos] = _count_on(ni, selector, namespace)
+        table.stamps[ni.pos] = ni.generation
+    return table.counts[idx]
 
 
 def _count_matching(node: NodeInfo, selector: LabelSelector, namespace: str) -> int:
@@ -343,6 +404,8 @@ class PodTopologySpread:
             key = c.topology_key
             if key == HOSTNAME:
                 continue
+            if key == ZONE and _no_zones(nodes, state):
+                continue  # no domain: the loop below would find none
             seen = domains[i]
             for ni in nodes:
                 v = ni.labels.get(key)
@@ -399,6 +462,12 @@ class PodTopologySpread:
         order, so the same integers)."""
         constraints, ignored, pair_counts, weights = state.read(_PS_KEY)
         ns = pod.namespace
+        if not ignored:
+            found = node_positions(nodes, state)
+            if found is not None:
+                vec = _vector_scores(constraints, weights, ns, found[0], found[1], nodes)
+                if vec is not None:
+                    return vec
         terms = [
             (
                 c.topology_key,
@@ -448,9 +517,41 @@ class PodTopologySpread:
     ) -> list[int]:
         """:meth:`normalize_score` over plain lists (no :class:`NodeScore` per node)."""
         _, ignored, _, _ = state.read(_PS_KEY)
+        if not ignored and scores:
+            # the same integer formula over an array (no node is ignored)
+            s = np.asarray(scores, np.int64)
+            lo, hi = int(s.min()), max(0, int(s.max()))
+            if hi == 0:
+                return [MAX_NODE_SCORE] * len(scores)
+            return (MAX_NODE_SCORE * (hi + lo - s) // hi).tolist()  # type: ignore[no-any-return]
         return _reverse_normalized([n.name for n in nodes], scores, ignored)
 
     allows_negative_scores = False
+
+
+def _vector_scores(
+    constraints: list[Constraint],
+    weights: list[float],
+    namespace: str,
+    cols: NodeColumns,
+    idx: npt.NDArray[np.intp],
+    nodes: Sequence[NodeInfo],
+) -> list[int] | None:
+    """:meth:`PodTopologySpread.score_nodes` over the node columns when every
+    constraint is by hostname, or by zone on nodes without zones (such a
+    constraint adds nothing to any node); None otherwise. The float steps
+    are the per-node ones: ``total += cnt * weight + (maxSkew - 1)`` per
+    constraint whose key the node has, in order, then ``floor(total + .5)``."""
+    total = np.zeros(len(idx))
+    for c, weight in zip(constraints, weights, strict=True):
+        if c.topology_key == HOSTNAME:
+            cnt = _column_counts(namespace, c.selector, cols, idx, nodes)
+            total = np.where(
+                cols.has_hostname[idx], total + (cnt * weight + (c.max_skew - 1)), total
+            )
+        elif c.topology_key != ZONE or cols.has_zone[idx].any():
+            return None
+    return np.floor(total + 0.5).astype(np.int64).tolist()  # type: ignore[no-any-return]
 
 
 def _reverse_normalized(names: list[str], scores: list[int], ignored: set[str]) -> list[int]:

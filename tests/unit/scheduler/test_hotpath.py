@@ -13,6 +13,7 @@ from pinnace.scheduler.framework.errors import Diagnosis
 from pinnace.scheduler.framework.status import Code
 from pinnace.scheduler.framework.types import NodeInfo, PodInfo
 from pinnace.scheduler.plugins import _resource_allocation as ra
+from pinnace.scheduler.plugins import podtopologyspread as pts
 from tests.unit.scheduler.helpers import framework, node, pod, scheduler
 
 
@@ -292,6 +293,7 @@ _FIGURES = (
     "free_cpu",
     "free_mem",
     "free_pods",
+    "generation",
 )
 
 
@@ -372,3 +374,77 @@ def test_columns_past_the_exactness_limit_fall_back_to_python() -> None:
     reqs, res = [100, 1 << 20], [("cpu", 1), ("memory", 1)]
     want = [ra.score_node(n, reqs, res, False, ra.least_allocated) for n in ns]
     assert ra.score_nodes(ns, reqs, res, False, ra.least_allocated) == want
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_spread_vector_scores_match_the_python_loop_as_pods_come_and_go(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PodTopologySpread on the node columns (the system defaults on nodes
+    without zones, and hostname-only constraints, some nodes without the
+    hostname label) against the same nodes without rows, with pods placed and
+    removed between cycles so that cached counts go stale."""
+    rng = random.Random(seed)
+    nodes, pods = [], []
+    for i in range(40):
+        n = node(f"n{i}")
+        if rng.random() < 0.1:
+            del n["metadata"]["labels"]["kubernetes.io/hostname"]
+        nodes.append(n)
+    svc = {
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}},
+    }
+    fw, _ = framework(nodes, pods, objects={"services": [svc]})
+    pl = fw.plugins["PodTopologySpread"]
+    snap = fw.snapshot
+    own = {
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": skew,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"app": app}},
+            }
+            for skew, app in ((1, "web"), (3, "db"))
+        ]
+    }
+    cases = [pod("p", labels={"app": "web"}), pod("q", labels={"app": "db"}, spec=own)]
+    live: list[dict] = []  # type: ignore[type-arg]
+    vector_used = 0
+    real = pts._vector_scores
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        nonlocal vector_used
+        out = real(*args)
+        vector_used += out is not None
+        return out
+
+    monkeypatch.setattr(pts, "_vector_scores", counting)
+    for step in range(30):
+        for _ in range(rng.randint(1, 6)):
+            if live and rng.random() < 0.3:
+                snap.remove_pod(live.pop(rng.randrange(len(live))))
+            else:
+                p = pod(
+                    f"s{step}-{len(live)}",
+                    namespace=rng.choice(["default", "default", "other"]),
+                    labels={"app": rng.choice(["web", "db"])},
+                    node_name=f"n{rng.randrange(40)}",
+                )
+                snap.add_pod(p)
+                live.append(p)
+        all_nodes = snap.node_list()
+        scored = rng.sample(all_nodes, rng.randint(1, len(all_nodes)))
+        plain = [ni.clone() for ni in scored]
+        for p in cases:
+            pi = PodInfo(p)
+            s1, s2 = CycleState(), CycleState()
+            assert pl.pre_score(s1, pi, scored) is None
+            assert pl.pre_score(s2, pi, plain) is None
+            raw = pl.score_nodes(s1, pi, scored)
+            assert raw == pl.score_nodes(s2, pi, plain)
+            assert pl.normalize_scores(s1, pi, scored, raw) == pl.normalize_scores(
+                s2, pi, plain, raw
+            )
+    assert vector_used > 0
