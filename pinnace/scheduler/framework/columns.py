@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXACT_LIMIT",
+    "FIGURES",
     "HOSTNAME_LABEL",
     "ZONE_LABEL",
     "NodeColumns",
@@ -59,6 +60,21 @@ Bools = npt.NDArray[np.bool_]
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 ZONE_LABEL = "topology.kubernetes.io/zone"
+
+
+#: the int64 columns, each named as the NodeInfo attribute it copies
+FIGURES = (
+    "alloc_cpu",
+    "alloc_mem",
+    "req_cpu",
+    "req_mem",
+    "non_zero_cpu",
+    "non_zero_mem",
+    "free_cpu",
+    "free_mem",
+    "free_pods",
+    "generation",
+)
 
 
 class NodeColumns:
@@ -82,17 +98,20 @@ class NodeColumns:
 
     def __init__(self, nodes: Sequence[NodeInfo]) -> None:
         n = len(nodes)
-        self.alloc_cpu: Ints = np.zeros(n, np.int64)
-        self.alloc_mem: Ints = np.zeros(n, np.int64)
-        self.req_cpu: Ints = np.zeros(n, np.int64)
-        self.req_mem: Ints = np.zeros(n, np.int64)
-        self.non_zero_cpu: Ints = np.zeros(n, np.int64)
-        self.non_zero_mem: Ints = np.zeros(n, np.int64)
-        self.free_cpu: Ints = np.zeros(n, np.int64)
-        self.free_mem: Ints = np.zeros(n, np.int64)
-        self.free_pods: Ints = np.zeros(n, np.int64)
-        # the node's generation (changes with its pods), for per-node caches
-        self.generation: Ints = np.zeros(n, np.int64)
+        # cpu/memory allocatable, requested and non-zero requested, what is
+        # free (and pod slots), and the generation (changes with the pods)
+        self.alloc_cpu: Ints
+        self.alloc_mem: Ints
+        self.req_cpu: Ints
+        self.req_mem: Ints
+        self.non_zero_cpu: Ints
+        self.non_zero_mem: Ints
+        self.free_cpu: Ints
+        self.free_mem: Ints
+        self.free_pods: Ints
+        self.generation: Ints
+        for f in FIGURES:
+            setattr(self, f, np.zeros(n, np.int64))
         # whether the node has the two topology labels of the default spreading
         self.has_hostname: Bools = np.zeros(n, np.bool_)
         self.has_zone: Bools = np.zeros(n, np.bool_)
@@ -104,32 +123,13 @@ class NodeColumns:
 
     def sync(self, ni: NodeInfo) -> None:
         """Write ``ni``'s row from its current figures."""
-        values = (
-            ni.alloc_cpu,
-            ni.alloc_mem,
-            ni.req_cpu,
-            ni.req_mem,
-            ni.non_zero_cpu,
-            ni.non_zero_mem,
-            ni.free_cpu,
-            ni.free_mem,
-            ni.free_pods,
-            ni.generation,
-        )
+        values = [getattr(ni, f) for f in FIGURES]
         if any(v >= EXACT_LIMIT or v <= -EXACT_LIMIT for v in values):
             self.exact = False  # the plain-Python paths until the next rebuild
             return
         i = ni.pos
-        self.alloc_cpu[i] = values[0]
-        self.alloc_mem[i] = values[1]
-        self.req_cpu[i] = values[2]
-        self.req_mem[i] = values[3]
-        self.non_zero_cpu[i] = values[4]
-        self.non_zero_mem[i] = values[5]
-        self.free_cpu[i] = values[6]
-        self.free_mem[i] = values[7]
-        self.free_pods[i] = values[8]
-        self.generation[i] = values[9]
+        for f, v in zip(FIGURES, values, strict=True):
+            getattr(self, f)[i] = v
         self.has_hostname[i] = HOSTNAME_LABEL in ni.labels
         self.has_zone[i] = ZONE_LABEL in ni.labels
 

@@ -8,7 +8,7 @@ import pytest
 
 from pinnace.scheduler.config import PluginRef, ProfileConfig
 from pinnace.scheduler.framework import CycleState
-from pinnace.scheduler.framework.columns import node_positions
+from pinnace.scheduler.framework.columns import FIGURES, node_positions
 from pinnace.scheduler.framework.errors import Diagnosis
 from pinnace.scheduler.framework.status import Code
 from pinnace.scheduler.framework.types import NodeInfo, PodInfo
@@ -283,27 +283,13 @@ def test_spread_batch_scores_equal_per_node_scores(seed: int) -> None:
             assert pl.normalize_scores(state, pi, scored, raw) == [s.score for s in per_node]
 
 
-_FIGURES = (
-    "alloc_cpu",
-    "alloc_mem",
-    "req_cpu",
-    "req_mem",
-    "non_zero_cpu",
-    "non_zero_mem",
-    "free_cpu",
-    "free_mem",
-    "free_pods",
-    "generation",
-)
-
-
 def _row(ni: NodeInfo) -> list[int]:
     assert ni.cols is not None
-    return [int(getattr(ni.cols, f)[ni.pos]) for f in _FIGURES]
+    return [int(getattr(ni.cols, f)[ni.pos]) for f in FIGURES]
 
 
 def _fields(ni: NodeInfo) -> list[int]:
-    return [getattr(ni, f) for f in _FIGURES]
+    return [getattr(ni, f) for f in FIGURES]
 
 
 @pytest.mark.parametrize("seed", range(6))
