@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from pinnace.scheduler.quantity import (
     CPU,
@@ -119,6 +122,34 @@ def _weighted(
     return out
 
 
+# (containers, initContainers, overhead) as JSON -> (requests, non-zero cpu,
+# non-zero memory). The pods of one template have the same requests, and a pod
+# is wrapped again on every update the informer sees (bound, then running):
+# parsing its quantities was most of a PodInfo. The requests dicts are shared,
+# so PodInfo exposes them read-only.
+_REQUESTS: dict[bytes, tuple[Mapping[str, int], int, int]] = {}
+_REQUESTS_MAX = 4096  # emptied when full
+
+
+def _requests_of(spec: Obj, pod: Obj) -> tuple[Mapping[str, int], int, int]:
+    try:
+        key = orjson.dumps(
+            (spec.get("containers"), spec.get("initContainers"), spec.get("overhead"))
+        )
+    except TypeError:
+        key = None
+    hit = _REQUESTS.get(key) if key is not None else None
+    if hit is not None:
+        return hit
+    nz = pod_requests(pod, non_zero=True)
+    out = (MappingProxyType(pod_requests(pod)), nz.get(CPU, 0), nz.get(MEMORY, 0))
+    if key is not None:
+        if len(_REQUESTS) >= _REQUESTS_MAX:
+            _REQUESTS.clear()
+        _REQUESTS[key] = out
+    return out
+
+
 class PodInfo:
     """A pod plus the facts the plugins need, computed once."""
 
@@ -155,16 +186,14 @@ class PodInfo:
         self.labels: Mapping[str, str] = m.get("labels") or {}
         self.node_name = str(spec.get("nodeName") or "")
         self.priority = pod_priority(pod)
-        self.requests = pod_requests(pod)
+        requests, self.non_zero_cpu, self.non_zero_mem = _requests_of(spec, pod)
+        self.requests: Mapping[str, int] = requests
         # plain ints for the filter/score hot paths
-        self.req_cpu = self.requests.get(CPU, 0)
-        self.req_mem = self.requests.get(MEMORY, 0)
+        self.req_cpu = requests.get(CPU, 0)
+        self.req_mem = requests.get(MEMORY, 0)
         self.req_other = tuple(
-            (k, v) for k, v in self.requests.items() if v > 0 and k not in (CPU, MEMORY, PODS)
+            (k, v) for k, v in requests.items() if v > 0 and k not in (CPU, MEMORY, PODS)
         )
-        nz = pod_requests(pod, non_zero=True)
-        self.non_zero_cpu = nz.get(CPU, 0)
-        self.non_zero_mem = nz.get(MEMORY, 0)
         ports: list[HostPort] = []
         for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
             for p in c.get("ports") or []:

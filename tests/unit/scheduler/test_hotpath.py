@@ -434,3 +434,29 @@ def test_spread_vector_scores_match_the_python_loop_as_pods_come_and_go(
                 s2, pi, plain, raw
             )
     assert vector_used > 0
+
+
+def test_pod_requests_are_shared_between_pods_of_one_template() -> None:
+    """PodInfo memoises requests by the containers, init containers and
+    overhead: equal specs share one read-only answer, any difference in them
+    is its own entry, and the figures are pod_requests'."""
+    from pinnace.api.quantity import pod_requests
+
+    base = pod("a", "250m", "1Gi")
+    sidecar = pod("b", "250m", "1Gi")
+    sidecar["spec"]["initContainers"] = [
+        {"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "1"}}},
+        {"name": "i", "resources": {"requests": {"memory": "3Gi"}}},
+    ]
+    overhead = pod("c", "250m", "1Gi")
+    overhead["spec"]["overhead"] = {"cpu": "50m"}
+    empty = pod("d")
+    for p in (base, sidecar, overhead, empty, pod("e", "250m", "1Gi")):
+        pi = PodInfo(p)
+        assert dict(pi.requests) == pod_requests(p)
+        nz = pod_requests(p, non_zero=True)
+        assert (pi.non_zero_cpu, pi.non_zero_mem) == (nz.get("cpu", 0), nz.get("memory", 0))
+        with pytest.raises(TypeError):
+            pi.requests["cpu"] = 1  # type: ignore[index]
+    assert PodInfo(base).requests is PodInfo(pod("f", "250m", "1Gi")).requests
+    assert PodInfo(base).requests is not PodInfo(overhead).requests
