@@ -247,6 +247,17 @@ def test_cluster_ip_by_name_reaches_all_pods_and_only_them(svc_cluster: NodeClus
     c = svc_cluster
     pods = _web_pods(c)
     assert len(pods) == 3
+    # The rollout is done when the pods are Ready; the EndpointSlice and then
+    # the proxy's rules follow a moment later (CI once saw every reply from
+    # one pod: the other two were not behind the ClusterIP yet). Wait until
+    # each pod has answered once, replies from anything else failing at once.
+
+    def converged() -> tuple[bool, set[str]]:
+        seen = set(_fetch(c, "http://web", 12))
+        assert seen <= pods, seen
+        return seen == pods, seen
+
+    _until("every web pod behind the ClusterIP", converged)
     before = len(FETCH_ERRORS)
     bodies = _fetch(c, "http://web", 60)
     # Every reply is from a web pod and every pod answers. One request in 60
