@@ -61,7 +61,7 @@ from pinnace.scheduler.config import (
     SchedulerConfig,
     load_config,
 )
-from pinnace.scheduler.framework.columns import remember_positions, rows_of
+from pinnace.scheduler.framework.columns import remember_positions
 from pinnace.scheduler.framework.errors import Diagnosis, FitError, NoNodesAvailable
 from pinnace.scheduler.framework.interface import CycleState
 from pinnace.scheduler.framework.runtime import Framework
@@ -452,7 +452,7 @@ class Scheduler:
         # When ``nodes`` is the snapshot's list, a chunk's rows in the node
         # columns are known (a range), and so are the feasible nodes' while no
         # node fails: the vector paths then skip finding them node by node.
-        cols = rows_of(nodes)
+        cols = self.snapshot.columns_of(nodes)
         rows: list[npt.NDArray[np.intp]] | None = [] if cols is not None else None
         pos = 0
         while pos < n and len(feasible) < to_find:

@@ -47,7 +47,6 @@ __all__ = [
     "NodeColumns",
     "node_positions",
     "remember_positions",
-    "rows_of",
 ]
 
 #: Largest magnitude (exclusive) the vector paths accept, for the columns and
@@ -177,16 +176,3 @@ def remember_positions(
     """Tell :func:`node_positions` the rows of ``nodes`` (a caller that built
     the list from known rows, saving the pass over the nodes)."""
     state.data[_POSITIONS_KEY] = (nodes, (cols, idx))
-
-
-def rows_of(nodes: Sequence[NodeInfo]) -> NodeColumns | None:
-    """The columns whose rows are ``nodes`` in order (``nodes`` is the
-    snapshot's current node list), or None."""
-    if not nodes:
-        return None
-    cols = nodes[0].cols
-    if cols is None or not cols.exact or len(cols.free_pods) != len(nodes):
-        return None
-    if nodes[0].pos != 0 or nodes[-1].pos != len(nodes) - 1:
-        return None
-    return cols

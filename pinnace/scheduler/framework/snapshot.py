@@ -23,9 +23,10 @@ Node order: :meth:`node_list` interleaves zones (upstream's ``nodeTree``), so
 that scoring only a sample of the nodes still spreads across zones.
 
 Columns: with the node list the snapshot builds :class:`NodeColumns`, the
-nodes' cpu, memory and pod-slot figures as numpy arrays in list order, and
-rewrites a node's row whenever the node or its pods change; the resource
-filter and scorers read them (framework/columns.py).
+nodes' cpu, memory and pod-slot figures, generations and topology labels as
+numpy arrays in list order, and rewrites a node's row whenever the node or
+its pods change; the resource filter and scorers and PodTopologySpread's
+score read them (framework/columns.py).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Snapshot:
         self._pods: dict[str, _PodState] = {}
         self._node_list: list[NodeInfo] | None = None
         self._rows: list[NodeInfo] = []  # the list the columns were built for
+        self._cols: NodeColumns | None = None
         self._affinity_list: list[NodeInfo] | None = None
         self._anti_affinity_list: list[NodeInfo] | None = None
         self.images: dict[str, ImageState] = {}
@@ -102,10 +104,18 @@ class Snapshot:
                 groups = [g for g in rest if i + 1 < len(g)]
                 i += 1
             NodeColumns.detach(self._rows)
-            NodeColumns(out)  # sets every node's pos and cols
+            self._cols = NodeColumns(out)  # sets every node's pos and cols
             self._rows = out
             self._node_list = out
         return self._node_list
+
+    def columns_of(self, nodes: list[NodeInfo]) -> NodeColumns | None:
+        """The columns whose rows are ``nodes`` in order, when ``nodes`` is the
+        current :meth:`node_list` and the columns are usable; else None."""
+        cols = self._cols
+        if nodes is self._node_list and cols is not None and cols.exact:
+            return cols
+        return None
 
     def nodes_with_affinity_pods(self) -> list[NodeInfo]:
         if self._affinity_list is None:

@@ -189,11 +189,10 @@ def score_nodes(
         return [score_node(n, pod_requests, resources, use_requested, scorer) for n in nodes]
     pc, pm = pod_requests
     wc, wm = resources[0][1], resources[1][1]
-    found = (
-        node_positions(nodes, state)
-        if -EXACT_LIMIT < pc < EXACT_LIMIT and -EXACT_LIMIT < pm < EXACT_LIMIT
-        else None
-    )
+    # int64 arithmetic: requests within the columns' exact range, and weights
+    # small enough that score * weight cannot overflow (upstream allows 1-100)
+    exact = -EXACT_LIMIT < pc < EXACT_LIMIT and -EXACT_LIMIT < pm < EXACT_LIMIT
+    found = node_positions(nodes, state) if exact and wc + wm < _MAX_WEIGHTS else None
     if found is not None:
         out = _VECTOR[scorer](found[0], found[1], pc, pm, wc, wm, use_requested)
     else:
@@ -323,6 +322,8 @@ def score_node(
         weights.append(w)
     return scorer(requested, allocatable, weights)
 
+
+_MAX_WEIGHTS = 1 << 32
 
 # The same three scorers over numpy columns (framework/columns.py): the same
 # integer and float64 steps, element-wise; -1 for a node without cpu or

@@ -351,6 +351,15 @@ def test_vector_scorers_and_filter_match_the_python_loops(seed: int) -> None:
         assert pl.filter_nodes(CycleState(), pi, ns) == pl.filter_nodes(CycleState(), pi, plain)
 
 
+def test_huge_weights_take_the_python_loops() -> None:
+    fw, _ = framework([node("n0", cpu="4", memory="1Gi"), node("n1", memory="2Gi")], [])
+    ns = fw.snapshot.node_list()
+    reqs, res = [100, 1 << 20], [("cpu", 1 << 70), ("memory", 3 << 61)]
+    for scorer in (ra.least_allocated, ra.most_allocated):
+        want = [ra.score_node(n, reqs, res, False, scorer) for n in ns]
+        assert ra.score_nodes(ns, reqs, res, False, scorer) == want
+
+
 def test_columns_past_the_exactness_limit_fall_back_to_python() -> None:
     fw, _ = framework([node("n0", cpu="4", memory="1Gi"), node("n1", memory="1Gi")], [])
     ns = fw.snapshot.node_list()
