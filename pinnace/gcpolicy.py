@@ -11,8 +11,17 @@ that it fell behind pod creation (docs/performance.md). So such a process:
 - keeps young-generation collections but never triggers a full one from
   allocation counts (thresholds ``700,10,1000000``; ``PINNACE_GC_THRESHOLDS``
   overrides them),
-- runs full collections on a timer instead (:func:`periodic_full_gc`), and
-  hands freed heap pages back to the OS after each.
+- runs collections on a timer instead (:func:`periodic_full_gc`), and hands
+  freed heap pages back to the OS after each.
+
+The timed collections are generational too. Each one freezes what survives
+it, so the next one scans only the objects made since; every
+``DEEP_EVERY``-th one unfreezes everything first and scans the whole heap.
+A full scan of a scheduler's caches at 10,000 pods took about 270 ms of the
+server's one thread and freed nothing: cached objects are JSON trees,
+freed by reference counting when an update replaces them. Only garbage in
+reference cycles waits for a scan, and an object frozen while alive that
+later becomes such garbage waits for the next deep one (five minutes).
 
 The node agent keeps CPython's defaults: its caches are small and its memory
 budget tight.
@@ -38,6 +47,7 @@ THRESHOLDS = tuple(
     int(x) for x in os.environ.get("PINNACE_GC_THRESHOLDS", "700,10,1000000").split(",")
 )
 FULL_GC_INTERVAL = 30.0  # seconds
+DEEP_EVERY = 10  # every tenth timed collection scans the frozen objects too
 
 
 def release_free_memory() -> None:
@@ -55,14 +65,35 @@ def tune() -> None:
     gc.set_threshold(*THRESHOLDS)
 
 
-async def periodic_full_gc(interval: float = FULL_GC_INTERVAL) -> None:
-    """A full collection (and a heap trim) every ``interval`` seconds, forever."""
+def timed_collection(deep: bool) -> int:
+    """One timed collection: of every generation, then the survivors frozen;
+    ``deep`` unfreezes first, so the frozen objects are scanned too."""
+    if deep:
+        gc.unfreeze()
+    n = gc.collect()
+    gc.freeze()
+    return n
+
+
+async def periodic_full_gc(
+    interval: float = FULL_GC_INTERVAL, deep_every: int = DEEP_EVERY
+) -> None:
+    """A collection (and a heap trim) every ``interval`` seconds, forever;
+    every ``deep_every``-th scans the whole heap (:func:`timed_collection`)."""
+    count = 0
     while True:
         await asyncio.sleep(interval)
+        count += 1
+        deep = count % deep_every == 0
         start = time.perf_counter()
-        n = gc.collect()
+        n = timed_collection(deep)
         release_free_memory()
-        log.debug("full gc: %d objects freed in %.0f ms", n, (time.perf_counter() - start) * 1000)
+        log.debug(
+            "%s gc: %d objects freed in %.0f ms",
+            "deep" if deep else "timed",
+            n,
+            (time.perf_counter() - start) * 1000,
+        )
 
 
 async def run_with_policy(coro: Coroutine[Any, Any, T]) -> T:
