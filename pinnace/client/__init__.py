@@ -41,6 +41,7 @@ from pinnace.client.informer import (
     trim_for_cache,
 )
 from pinnace.client.leaderelection import LeaderElectionRecord, LeaderElector
+from pinnace.client.loopback import LoopbackTransport
 from pinnace.client.objects import (
     EVENTS,
     LEASES,
@@ -63,7 +64,13 @@ from pinnace.client.ratelimit import (
     default_controller_rate_limiter,
 )
 from pinnace.client.rest import Client, PatchType, PropagationPolicy
-from pinnace.client.transport import AiohttpTransport, Response, Transport, TransportError
+from pinnace.client.transport import (
+    AiohttpTransport,
+    Response,
+    Transport,
+    TransportError,
+    transport_for,
+)
 from pinnace.client.watch import Reflector, ReflectorHandler, WatchEvent, watch
 from pinnace.client.workqueue import ShutDown, WorkQueue
 
@@ -96,6 +103,7 @@ __all__ = [
     "Key",
     "LeaderElectionRecord",
     "LeaderElector",
+    "LoopbackTransport",
     "MaxOfLimiter",
     "NotFound",
     "Obj",
@@ -124,6 +132,7 @@ __all__ = [
     "object_reference",
     "resource_path",
     "split_key",
+    "transport_for",
     "trim_for_cache",
     "watch",
 ]

@@ -38,7 +38,7 @@ from pinnace.client.objects import (
     resource_path,
 )
 from pinnace.client.ratelimit import TokenBucket
-from pinnace.client.transport import AiohttpTransport, Response, StreamResponse, Transport
+from pinnace.client.transport import Response, StreamResponse, Transport, transport_for
 
 if TYPE_CHECKING:
     from pinnace.client.watch import WatchEvent
@@ -96,8 +96,9 @@ class Client:
         """A client over HTTPS (or the Unix-socket loopback) for ``config``;
         ``max_requests_in_flight`` caps the one-shot requests in flight, and
         so the connections they need (see ``AiohttpTransport``; default: no cap
-        below the pool's 100)."""
-        transport = AiohttpTransport(config, max_requests_in_flight=max_requests_in_flight)
+        below the pool's 100). A ``unix://`` server gets the
+        ``LoopbackTransport``."""
+        transport = transport_for(config, max_requests_in_flight=max_requests_in_flight)
         return cls(transport, qps=config.qps, burst=config.burst, clock=clock)
 
     @classmethod

@@ -16,11 +16,10 @@ client certificate/key, or a bearer token). A ``server`` of the form
 server's loopback listener for the components running in its own process
 (same handler chain and bearer-token authentication, no TCP or TLS).
 
-**Seam for the in-process loopback transport.** ``pinnace up`` runs all
-components in one process; the apiserver will provide a loopback transport
-that implements this same protocol by building a request object and calling
-its handler chain directly (authn with the component's identity → authz →
-admission → registry), skipping TLS and sockets but nothing else. It needs
+The components in the server's own process reach that socket through
+:class:`~pinnace.client.loopback.LoopbackTransport` instead, a small
+HTTP/1.1 client that costs the shared thread far less per request;
+:func:`transport_for` picks the transport for a config. A transport needs
 only to return :class:`Response` objects and, for ``stream``, an object with
 ``status``, ``headers``, ``read()`` and ``lines()``; :func:`iter_lines` turns
 any async iterator of byte chunks into lines. Nothing else in
@@ -51,6 +50,7 @@ __all__ = [
     "TransportError",
     "build_ssl_context",
     "iter_lines",
+    "transport_for",
 ]
 
 
@@ -365,3 +365,23 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def transport_for(
+    config: ClientConfig,
+    *,
+    max_connections: int = 100,
+    max_requests_in_flight: int | None = None,
+) -> Transport:
+    """The transport for ``config.server``: :class:`~pinnace.client.loopback.
+    LoopbackTransport` for the server's ``unix://`` loopback socket (the
+    components in its process), :class:`AiohttpTransport` otherwise."""
+    if config.server.startswith(UNIX_SCHEME):
+        from pinnace.client.loopback import LoopbackTransport  # imports this module
+
+        return LoopbackTransport(
+            config, max_connections=max_connections, max_requests_in_flight=max_requests_in_flight
+        )
+    return AiohttpTransport(
+        config, max_connections=max_connections, max_requests_in_flight=max_requests_in_flight
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from pinnace.client import REAL_CLOCK, AiohttpTransport, Client, ClientConfig, Clock
+from pinnace.client import REAL_CLOCK, Client, ClientConfig, Clock, transport_for
 from pinnace.sim.profile import NodeGroup, NodeSpec, ProfileError, expand, load_profile
 from pinnace.sim.simulator import SimNodes, SimOptions, scaled_options
 
@@ -71,7 +71,7 @@ async def run_sim(
         # first, alone), no more
         conns = max(options.heartbeat_workers + options.pod_workers, options.register_workers) + 4
         client = Client(
-            AiohttpTransport(cfg, max_connections=conns),
+            transport_for(cfg, max_connections=conns),
             qps=cfg.qps,
             burst=cfg.burst,
             clock=clock,

@@ -316,3 +316,14 @@ async def serve_all(handler: Callable[[web.Request], Any]) -> tuple[TestServer, 
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     return server, str(server.make_url("")).rstrip("/")
+
+
+async def serve_unix(handler: Callable[[web.Request], Any], path: str) -> tuple[web.AppRunner, str]:
+    """The same on a Unix socket at ``path`` (how the API server's own
+    components reach it); and its ``unix://`` URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    await web.UnixSite(runner, path).start()
+    return runner, "unix://" + path

@@ -229,10 +229,10 @@ async def test_cluster_scoped_ignores_namespace(client: Client, fake_api: FakeAp
 
 async def test_retry_after_429(fake_api: FakeApiServer) -> None:
     from pinnace.client.config import ClientConfig
-    from pinnace.client.transport import AiohttpTransport
+    from pinnace.client.transport import transport_for
 
     clock = FakeClock()
-    c = Client(AiohttpTransport(ClientConfig(server=fake_api.url)), qps=0, clock=clock)
+    c = Client(transport_for(ClientConfig(server=fake_api.url)), qps=0, clock=clock)
     try:
         fake_api.fail_next(429, {"kind": "Status", "code": 429, "reason": "TooManyRequests"},
                            **{"Retry-After": "1"})  # fmt: skip
