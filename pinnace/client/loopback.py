@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from urllib.parse import quote, urlencode
 
 from pinnace.client.config import ClientConfig
@@ -68,7 +68,16 @@ class _Connection:
 class _Answer:
     """A response whose head has been read; the body is still on the wire."""
 
-    __slots__ = ("_conn", "_done", "_reusable", "_transport", "deadline", "headers", "status")
+    __slots__ = (
+        "_conn",
+        "_done",
+        "_expired",
+        "_reusable",
+        "_timer",
+        "_transport",
+        "headers",
+        "status",
+    )
 
     def __init__(
         self,
@@ -82,64 +91,70 @@ class _Answer:
         self._conn = conn
         self.status = status
         self.headers = headers
-        # a stream's deadline, checked at every read (a request has one timer
-        # around the whole exchange instead)
-        self.deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._expired = False
         self._done = False
         self._reusable = headers.get("connection", "").lower() != "close"
         if method == "HEAD" or status < 200 or status in _NO_BODY_STATUS:
             self._finish()
 
+    def expire_at(self, deadline: float) -> None:
+        """A stream's timeout: at ``deadline`` the connection is closed, and a
+        read then pending fails as timed out. One timer for the whole stream,
+        where ``asyncio.timeout`` would cost one per read, and could not be
+        left armed across a ``yield`` without cancelling whatever the
+        consumer awaits between two lines of a watch."""
+        self._timer = asyncio.get_running_loop().call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._conn.close()
+
     def _finish(self) -> None:
         """The whole body was read: the connection goes back to the pool."""
         if not self._done:
             self._done = True
-            self._transport._release(self._conn, reuse=self._reusable)
+            if self._timer is not None:
+                self._timer.cancel()
+            self._transport._release(self._conn, reuse=self._reusable and not self._expired)
 
     def abandon(self) -> None:
         """The body was not read to its end: the connection cannot be reused."""
         if not self._done:
             self._done = True
+            if self._timer is not None:
+                self._timer.cancel()
             self._transport._release(self._conn, reuse=False)
-
-    async def _within_deadline(self, read: Awaitable[bytes]) -> bytes:
-        # A deadline per read, not one around the generator below: a timeout
-        # left armed across a ``yield`` would cancel whatever the consumer
-        # awaits between two lines of a watch.
-        if self.deadline is None:
-            return await read
-        async with asyncio.timeout_at(self.deadline):
-            return await read
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         if self._done:
             return
         reader = self._conn.reader
-        read = self._within_deadline
         try:
             if self.headers.get("transfer-encoding", "").lower() == "chunked":
                 while True:
-                    line = await read(reader.readuntil(b"\r\n"))
+                    line = await reader.readuntil(b"\r\n")
                     size = int(line.split(b";", 1)[0], 16)
                     if size == 0:
-                        while await read(reader.readuntil(b"\r\n")) != b"\r\n":
+                        while await reader.readuntil(b"\r\n") != b"\r\n":
                             pass  # trailer fields
                         break
-                    data = await read(reader.readexactly(size + 2))
+                    data = await reader.readexactly(size + 2)
                     yield data[:-2]
             elif "content-length" in self.headers:
                 n = int(self.headers["content-length"])
                 if n:
-                    yield await read(reader.readexactly(n))
+                    yield await reader.readexactly(n)
             else:  # the body runs to the end of the connection
                 self._reusable = False
-                while chunk := await read(reader.read(65536)):
+                while chunk := await reader.read(65536):
                     yield chunk
-        except TimeoutError as e:  # before OSError, its base class
-            self.abandon()
-            raise TransportError("reading response: timed out") from e
+                if self._expired:
+                    raise EOFError("closed at the deadline")
         except (OSError, EOFError, asyncio.IncompleteReadError, ValueError) as e:
             self.abandon()
+            if self._expired:
+                raise TransportError("reading response: timed out") from e
             raise TransportError(f"reading response: {e!r}") from e
         self._finish()
 
@@ -325,7 +340,8 @@ class LoopbackTransport:
             if isinstance(e, TimeoutError):
                 raise TransportError(f"{method} {path}: timed out") from e
             raise
-        answer.deadline = deadline
+        if deadline is not None:
+            answer.expire_at(deadline)
         try:
             yield answer
         finally:
