@@ -16,6 +16,7 @@ import base64
 import copy
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,8 +44,21 @@ Mutation = Callable[[Obj], Awaitable[Obj]]
 _MAX_RETRIES = 16
 
 
+_RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
+# the last whole second formatted: ``strftime`` costs ~6 us, and a write asks
+# for the time several times (timestamps, managedFields, conditions)
+_last_second: tuple[int, str] = (0, "")
+
+
 def now_rfc3339(dt: datetime | None = None) -> str:
-    return (dt or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``dt`` (default: now) as RFC 3339 in UTC, to the second."""
+    global _last_second
+    if dt is not None:
+        return dt.strftime(_RFC3339)
+    second = int(time.time())
+    if second != _last_second[0]:
+        _last_second = (second, time.strftime(_RFC3339, time.gmtime(second)))
+    return _last_second[1]
 
 
 @dataclass(slots=True)
