@@ -26,6 +26,7 @@ __all__ = [
     "ResourceSpec",
     "balanced_score",
     "broken_linear",
+    "config_error",
     "is_extended",
     "least_allocated",
     "most_allocated",
@@ -33,6 +34,8 @@ __all__ = [
     "requested_to_capacity_ratio",
     "resource_specs",
     "score_nodes",
+    "validate_balanced_args",
+    "validate_fit_args",
 ]
 
 LEAST_ALLOCATED = "LeastAllocated"
@@ -45,9 +48,126 @@ ResourceSpec = tuple[str, int]  # (name, weight)
 
 
 def resource_specs(items: Sequence[Mapping[str, Any]] | None) -> list[ResourceSpec]:
+    """``resources`` as (name, weight), with upstream's v1 defaults: cpu and
+    memory when empty, weight 1 when unset or 0."""
     if not items:
         return [(CPU, 1), (MEMORY, 1)]
     return [(str(r["name"]), int(r.get("weight") or 1)) for r in items]
+
+
+# -- upstream's validation of the plugin args (validation_pluginargs.go) ----------
+# Errors read as upstream's field errors, the path starting at the args.
+
+_STRATEGIES = (LEAST_ALLOCATED, MOST_ALLOCATED, REQUESTED_TO_CAPACITY_RATIO)
+
+
+def _invalid(path: str, value: Any, detail: str) -> str:
+    return f"{path}: Invalid value: {_show(value)}: {detail}"
+
+
+def _show(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def _weights_as_ints(items: Any, path: str, errs: list[str]) -> list[tuple[str, Any]]:
+    out = []
+    for i, r in enumerate(items or []):
+        if not isinstance(r, Mapping) or not r.get("name"):
+            errs.append(f"{path}[{i}].name: Required value")
+            continue
+        w = r.get("weight") or 1  # v1 defaulting: 0 or unset is 1
+        if not isinstance(w, int) or isinstance(w, bool):
+            errs.append(_invalid(f"{path}[{i}].weight", w, "must be an integer"))
+            continue
+        out.append((str(r["name"]), w))
+    return out
+
+
+def _shape_errors(shape: Any, path: str) -> list[str]:
+    if not shape:
+        return [f"{path}: Required value: at least one point must be specified"]
+    if not isinstance(shape, list) or not all(isinstance(p, Mapping) for p in shape):
+        return [_invalid(path, shape, "must be a list of points")]
+    errs: list[str] = []
+    points = [(p.get("utilization") or 0, p.get("score") or 0) for p in shape]
+    if not all(isinstance(x, int) for pt in points for x in pt):
+        return [_invalid(path, shape, "utilization and score must be integers")]
+    for i in range(1, len(points)):
+        if points[i - 1][0] >= points[i][0]:
+            errs.append(
+                _invalid(
+                    f"{path}[{i}].utilization",
+                    points[i][0],
+                    "values must be sorted in increasing order",
+                )
+            )
+            break
+    for i, (u, sc) in enumerate(points):
+        if not 0 <= u <= MAX_UTILIZATION:
+            errs.append(_invalid(f"{path}[{i}].utilization", u, "not in valid range [0, 100]"))
+        if not 0 <= sc <= MAX_CUSTOM_PRIORITY_SCORE:
+            errs.append(_invalid(f"{path}[{i}].score", sc, "not in valid range [0, 10]"))
+    return errs
+
+
+def validate_fit_args(args: Mapping[str, Any]) -> list[str]:
+    """NodeResourcesFitArgs' scoringStrategy as upstream validates it (after
+    its v1 defaults: LeastAllocated over cpu and memory)."""
+    strategy = args.get("scoringStrategy") or {}
+    if not isinstance(strategy, Mapping):
+        return [_invalid("scoringStrategy", strategy, "must be an object")]
+    errs: list[str] = []
+    kind = strategy.get("type") or LEAST_ALLOCATED
+    if kind not in _STRATEGIES:
+        supported = ", ".join(f'"{k}"' for k in sorted(_STRATEGIES))
+        errs.append(
+            f"scoringStrategy.type: Unsupported value: {_show(kind)}: supported values: {supported}"
+        )
+    path = "scoringStrategy.resources"
+    for i, (name, w) in enumerate(_weights_as_ints(strategy.get("resources"), path, errs)):
+        if not 0 < w <= 100:
+            errs.append(
+                _invalid(
+                    f"{path}[{i}].weight",
+                    w,
+                    f"resource weight of {name} not in valid range (0, 100]",
+                )
+            )
+    rtcr = strategy.get("requestedToCapacityRatio")
+    if kind == REQUESTED_TO_CAPACITY_RATIO:
+        if rtcr is None:
+            errs.append(
+                "scoringStrategy.requestedToCapacityRatio: Required value: "
+                "must be specified when type is RequestedToCapacityRatio"
+            )
+        else:
+            shape = rtcr.get("shape") if isinstance(rtcr, Mapping) else None
+            errs += _shape_errors(shape, "scoringStrategy.requestedToCapacityRatio.shape")
+    elif rtcr is not None:
+        errs.append(
+            "scoringStrategy.requestedToCapacityRatio: Forbidden: "
+            "must be nil when type is not RequestedToCapacityRatio"
+        )
+    return errs
+
+
+def validate_balanced_args(args: Mapping[str, Any]) -> list[str]:
+    """NodeResourcesBalancedAllocationArgs as upstream validates them: each
+    resource once, each with weight 1."""
+    errs: list[str] = []
+    seen: set[str] = set()
+    for i, (name, w) in enumerate(_weights_as_ints(args.get("resources"), "resources", errs)):
+        if name in seen:
+            errs.append(f'resources[{i}].name: Duplicate value: "{name}"')
+        seen.add(name)
+        if w != 1:
+            errs.append(_invalid(f"resources[{i}].weight", w, "must be 1"))
+    return errs
+
+
+def config_error(kind: str, errs: list[str]) -> str:
+    """Errors of one args object, aggregated as upstream prints them."""
+    return f"{kind}: " + (errs[0] if len(errs) == 1 else "[" + ", ".join(errs) + "]")
 
 
 def is_extended(name: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pinnace.scheduler.config import ConfigError
 from pinnace.scheduler.framework.interface import CycleState
 from pinnace.scheduler.framework.status import Status
 from pinnace.scheduler.framework.types import NodeInfo, PodInfo
@@ -20,6 +21,9 @@ class BalancedAllocation:
     name = NAME
 
     def __init__(self, args: Mapping[str, Any]) -> None:
+        errs = ra.validate_balanced_args(args)
+        if errs:
+            raise ConfigError(ra.config_error("NodeResourcesBalancedAllocationArgs", errs))
         self.resources = ra.resource_specs(args.get("resources"))
 
     def pre_score(

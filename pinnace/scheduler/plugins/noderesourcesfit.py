@@ -36,6 +36,9 @@ class NodeResourcesFit:
     def __init__(self, args: Mapping[str, Any]) -> None:
         self.ignored = set(args.get("ignoredResources") or [])
         self.ignored_groups = set(args.get("ignoredResourceGroups") or [])
+        errs = ra.validate_fit_args(args)
+        if errs:
+            raise ConfigError(ra.config_error("NodeResourcesFitArgs", errs))
         strategy = args.get("scoringStrategy") or {}
         self.strategy = str(strategy.get("type") or ra.LEAST_ALLOCATED)
         self.resources = ra.resource_specs(strategy.get("resources"))
