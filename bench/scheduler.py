@@ -10,7 +10,7 @@ End to end (default), for each node count, in a fresh temp dir:
 
 * ``pinnace server`` on SQLite with ``--disable controller-manager``: the API
   server plus the in-process scheduler (which talks to the API server over
-  HTTPS loopback, as every in-server component does);
+  its Unix-socket loopback, as every in-server component does);
 * ``pinnace sim --nodes N`` as its own process. Its leases are renewed every
   ``--lease-renew-interval`` seconds (default here 30 instead of the
   kubelet's 10, still under the 40 s lease duration) so that 5,000 nodes cost
