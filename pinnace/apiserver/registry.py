@@ -34,7 +34,7 @@ from pinnace.apiserver import errors
 from pinnace.apiserver.admission import AdmissionChain, AdmissionRequest, Operation
 from pinnace.apiserver.authn import UserInfo
 from pinnace.apiserver.cache import Entry, WatchCache
-from pinnace.storage import Backend, ConflictError, KeyExistsError, KeyNotFoundError
+from pinnace.storage import Backend, ConflictError, KeyExistsError, KeyNotFoundError, KeyValue
 
 log = logging.getLogger("pinnace.apiserver.registry")
 
@@ -48,6 +48,15 @@ _RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 # the last whole second formatted: ``strftime`` costs ~6 us, and a write asks
 # for the time several times (timestamps, managedFields, conditions)
 _last_second: tuple[int, str] = (0, "")
+
+
+def _updater(backend: Backend, key: str, expected: int) -> Callable[[bytes], Awaitable[KeyValue]]:
+    """A write of a new value to ``key``, guarded by its mod revision."""
+
+    def write(value: bytes) -> Awaitable[KeyValue]:
+        return backend.update(key, value, expected)
+
+    return write
 
 
 def now_rfc3339(dt: datetime | None = None) -> str:
@@ -158,6 +167,26 @@ class ResourceStore:
         if meta and "resourceVersion" in meta:
             obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
         return self.hooks.encode(self.resource, orjson.dumps(obj))
+
+    async def _store(
+        self, key: str, obj: Obj, write: Callable[[bytes], Awaitable[KeyValue]]
+    ) -> KeyValue:
+        """Encode ``obj``, ``write`` the value, set the new resourceVersion on
+        ``obj`` and wait until the cache has it (read-your-writes). The cache
+        is told which object the value encodes, so it need not decode it
+        again (:meth:`WatchCache.expect`); ``obj`` stays untouched meanwhile."""
+        value = self.encode(obj)
+        hinted = not self.converts  # else the value encodes another version
+        if hinted:
+            self.cache.expect(key, value, obj)
+        try:
+            kv = await write(value)
+            obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+            await self.cache.wait_for(kv.mod_revision)
+            return kv
+        finally:
+            if hinted:
+                self.cache.forget(key, value)
 
     # -- reads --------------------------------------------------------------
 
@@ -392,16 +421,15 @@ class ResourceStore:
         if ctx.dry_run:
             return obj
         for attempt in range(8):
+            key = self.key(namespace, meta["name"])
             try:
-                kv = await self.backend.create(self.key(namespace, meta["name"]), self.encode(obj))
+                await self._store(key, obj, functools.partial(self.backend.create, key))
                 break
             except KeyExistsError:
                 if generate and attempt < 7 and not body_has_fixed_name(obj, generate):
                     meta["name"] = generate + name_suffix()
                     continue
                 raise errors.already_exists(self.resource, meta["name"]) from None
-        meta["resourceVersion"] = str(kv.mod_revision)
-        await self.cache.wait_for(kv.mod_revision)
         return obj
 
     async def _source(self, key: str, fresh: bool) -> tuple[Callable[[], Obj] | None, int]:
@@ -606,7 +634,7 @@ class ResourceStore:
                 await self.cache.wait_for(kv.mod_revision)
                 return new, False
             try:
-                kv = await self.backend.update(key, self.encode(new), cur_rev)
+                await self._store(key, new, _updater(self.backend, key, cur_rev))
             except ConflictError:
                 if precondition_rv:
                     raise errors.conflict(self.resource, name, errors.MODIFIED) from None
@@ -615,8 +643,6 @@ class ResourceStore:
             except KeyNotFoundError:
                 fresh = True
                 continue
-            new_meta["resourceVersion"] = str(kv.mod_revision)
-            await self.cache.wait_for(kv.mod_revision)
             return new, False
         raise errors.conflict(self.resource, name, "too many conflicting updates; please try again")
 
@@ -716,12 +742,10 @@ class ResourceStore:
                 if ctx.dry_run:
                     return new, True
                 try:
-                    kv = await self.backend.update(key, self.encode(new), cur_rev)
+                    await self._store(key, new, _updater(self.backend, key, cur_rev))
                 except (ConflictError, KeyNotFoundError):
                     fresh = True
                     continue
-                nmeta["resourceVersion"] = str(kv.mod_revision)
-                await self.cache.wait_for(kv.mod_revision)
                 return new, True
             if ctx.dry_run:
                 return current, False

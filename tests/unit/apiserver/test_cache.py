@@ -104,3 +104,51 @@ async def test_slow_watcher_is_closed_not_blocking(backend: Backend) -> None:
         assert not fast.closed
     finally:
         await cache.stop()
+
+
+async def test_a_writers_hint_replaces_the_decode_of_its_own_value(backend: Backend) -> None:
+    cache = WatchCache(backend, PREFIX)
+    await cache.start()
+    try:
+        key = PREFIX + "ns/a"
+        obj = {"metadata": {"resourceVersion": "7", "name": "a", "namespace": "ns",
+                            "labels": {"x": "1"}}, "data": {"k": "v"}}  # fmt: skip
+        stored = {**obj, "metadata": {k: v for k, v in obj["metadata"].items()
+                                      if k != "resourceVersion"}}  # fmt: skip
+        value = orjson.dumps(stored)
+        # the entry is the one a decode would give, byte for byte
+        cache.expect(key, value, obj)
+        kv = await backend.create(key, value)
+        await cache.wait_for(kv.mod_revision)
+        cache.forget(key, value)
+        hinted = cache.get_entry(key)
+        assert hinted is not None
+        assert hinted.raw == orjson.dumps(
+            {**stored, "metadata": {**stored["metadata"], "resourceVersion": str(kv.mod_revision)}}
+        )
+        assert hinted.labels == {"x": "1"}
+        assert obj["metadata"]["resourceVersion"] == "7"  # the writer's object is not changed
+
+        # the hint is what the entry is made of (shown with one that lies)
+        value2 = cm("a", {"x": "2"})
+        cache.expect(key, value2, {"metadata": {"name": "a", "namespace": "ns"}, "lie": True})
+        kv2 = await backend.update(key, value2, kv.mod_revision)
+        await cache.wait_for(kv2.mod_revision)
+        assert cache.get(key)["lie"] is True
+
+        # an equal value that is not the very bytes written is decoded
+        value3 = cm("a", {"x": "3"})
+        cache.expect(key, cm("a", {"x": "3"}), {"metadata": {"name": "a"}, "lie": True})
+        kv3 = await backend.update(key, value3, kv2.mod_revision)
+        await cache.wait_for(kv3.mod_revision)
+        assert "lie" not in cache.get(key)
+        assert cache.get(key)["metadata"]["labels"] == {"x": "3"}
+        assert not cache._expected  # the event took the hint away
+
+        # a write that never happened leaves nothing behind once forgotten
+        value4 = cm("a", {"x": "4"})
+        cache.expect(key, value4, {"metadata": {"name": "a"}})
+        cache.forget(key, value4)
+        assert not cache._expected
+    finally:
+        await cache.stop()
