@@ -50,15 +50,6 @@ _RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 _last_second: tuple[int, str] = (0, "")
 
 
-def _updater(backend: Backend, key: str, expected: int) -> Callable[[bytes], Awaitable[KeyValue]]:
-    """A write of a new value to ``key``, guarded by its mod revision."""
-
-    def write(value: bytes) -> Awaitable[KeyValue]:
-        return backend.update(key, value, expected)
-
-    return write
-
-
 def now_rfc3339(dt: datetime | None = None) -> str:
     """``dt`` (default: now) as RFC 3339 in UTC, to the second."""
     global _last_second
@@ -634,7 +625,11 @@ class ResourceStore:
                 await self.cache.wait_for(kv.mod_revision)
                 return new, False
             try:
-                await self._store(key, new, _updater(self.backend, key, cur_rev))
+                await self._store(
+                    key,
+                    new,
+                    functools.partial(self.backend.update, key, expected_mod_revision=cur_rev),
+                )
             except ConflictError:
                 if precondition_rv:
                     raise errors.conflict(self.resource, name, errors.MODIFIED) from None
@@ -742,7 +737,11 @@ class ResourceStore:
                 if ctx.dry_run:
                     return new, True
                 try:
-                    await self._store(key, new, _updater(self.backend, key, cur_rev))
+                    await self._store(
+                        key,
+                        new,
+                        functools.partial(self.backend.update, key, expected_mod_revision=cur_rev),
+                    )
                 except (ConflictError, KeyNotFoundError):
                     fresh = True
                     continue

@@ -242,10 +242,10 @@ def broken_linear(shape: Sequence[tuple[int, int]]) -> Callable[[int], int]:
     return fn
 
 
-def requested_to_capacity_ratio(shape: Sequence[Mapping[str, Any]] | None) -> Scorer:
-    pts = sorted(
-        (int(p.get("utilization") or 0), int(p.get("score") or 0)) for p in shape or []
-    ) or [(0, 10), (100, 0)]
+def requested_to_capacity_ratio(shape: Sequence[Mapping[str, Any]]) -> Scorer:
+    """The scorer of a shape that :func:`validate_fit_args` accepted (points
+    in increasing utilization, at least one)."""
+    pts = [(int(p.get("utilization") or 0), int(p.get("score") or 0)) for p in shape]
     scaled = [(u, s * (MAX_NODE_SCORE // MAX_CUSTOM_PRIORITY_SCORE)) for u, s in pts]
     raw = broken_linear(scaled)
 

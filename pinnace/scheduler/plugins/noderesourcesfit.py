@@ -46,11 +46,10 @@ class NodeResourcesFit:
             self.scorer: ra.Scorer = ra.least_allocated
         elif self.strategy == ra.MOST_ALLOCATED:
             self.scorer = ra.most_allocated
-        elif self.strategy == ra.REQUESTED_TO_CAPACITY_RATIO:
-            rtcr = strategy.get("requestedToCapacityRatio") or {}
-            self.scorer = ra.requested_to_capacity_ratio(rtcr.get("shape"))
-        else:
-            raise ConfigError(f"NodeResourcesFit: unknown scoring strategy {self.strategy!r}")
+        else:  # RequestedToCapacityRatio, with a shape (validated above)
+            self.scorer = ra.requested_to_capacity_ratio(
+                strategy["requestedToCapacityRatio"]["shape"]
+            )
 
     # --- filter --------------------------------------------------------------------------
 
