@@ -163,12 +163,18 @@ async def test_placements_failures_and_preemption(cluster: Client) -> None:
     assert any(e["reason"] == "FailedScheduling" and e["type"] == "Warning" for e in evs["items"])
     await make_node(c, "huge-node", "32")
     assert await wait_for(lambda: node_of(c, "huge")) == "huge-node"
-    evs = await c.list(EVENTS, namespace="default", field_selector="involvedObject.name=huge")
-    assert any(
-        e["reason"] == "Scheduled"
-        and e["message"] == "Successfully assigned default/huge to huge-node"
-        for e in evs["items"]
-    )
+
+    async def scheduled_event() -> bool:
+        # the scheduler's recorder writes events after the binding, in its
+        # own task: seeing the pod bound does not mean the event is there yet
+        evs = await c.list(EVENTS, namespace="default", field_selector="involvedObject.name=huge")
+        return any(
+            e["reason"] == "Scheduled"
+            and e["message"] == "Successfully assigned default/huge to huge-node"
+            for e in evs["items"]
+        )
+
+    assert await wait_for(scheduled_event)
     # preemption: fill "small", then a high-priority pod evicts the low one
     # (priorities come from PriorityClasses, resolved by the Priority admission)
     for pc_name, value in (("low", 1), ("high", 1000)):
