@@ -10,8 +10,9 @@ Run: ``.venv/bin/python bench/controllers.py [--quick] [--nodes 1000]
 [--replicas 10000]``.
 
 Processes, each its own so their CPU and memory are measured apart:
-``pinnace server --disable controller-manager`` (API server + in-process
-scheduler), ``pinnace sim --nodes N`` (the simulated kubelets: they report
+``pinnace server --disable controller-manager`` (the API server, with its
+scheduler as its child process; ``--scheduler-in-process`` keeps it inside
+the server's), ``pinnace sim --nodes N`` (the simulated kubelets: they report
 bound pods Running and Ready, one status write per pod), and
 ``pinnace controller-manager`` (no client-side rate limit). This process only
 drives the phases and polls the Deployment's status. Every wait is bounded;
@@ -35,10 +36,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from scheduler import (  # noqa: E402  (bench/scheduler.py: shared process helpers)
     PINNACE,
-    SCHEDULER_MAIN,
     cpu_seconds,
     free_port,
     rss_mb,
+    scheduler_child,
     start,
     stop,
     wait_for,
@@ -136,22 +137,21 @@ async def drive(kubeconfig: Path, replicas: int, timeout: float, cm_pid: int) ->
 
 def run(args: argparse.Namespace) -> Obj:
     tmp = Path(tempfile.mkdtemp(prefix="pinnace-bench-ctrl-"))
-    server = sim = cm = sched = None
+    server = sim = cm = None
+    sched: int | None = None
     try:
         data = tmp / "data"
         server_log = tmp / "server.log"
-        disable = "controller-manager,scheduler" if args.scheduler_process else "controller-manager"
+        in_process = ["--scheduler-in-process"] if args.scheduler_in_process else []
         server = start(
             [*PINNACE, "server", "--data-dir", str(data), "--port", str(free_port()),
-             "--disable", disable],
+             "--disable", "controller-manager", *in_process],
             server_log,
         )  # fmt: skip
         kubeconfig = data / "admin.kubeconfig"
         wait_for(kubeconfig.exists, server, server_log, 60)
-        if args.scheduler_process:
-            sched = start(
-                [sys.executable, "-c", SCHEDULER_MAIN, str(kubeconfig)], tmp / "sched.log"
-            )
+        if not args.scheduler_in_process:
+            sched = scheduler_child(server.pid)
         sim_log = tmp / "sim.log"
         sim = start(
             [*PINNACE, "sim", "--kubeconfig", str(kubeconfig), "--nodes", str(args.nodes),
@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> Obj:
         time.sleep(2.0)  # the scheduler's informer catches up with the nodes
         pids = {"server": server.pid, "sim": sim.pid, "controller-manager": cm.pid}
         if sched is not None:
-            pids["scheduler"] = sched.pid
+            pids["scheduler"] = sched
         c0 = {k: cpu_seconds(p) for k, p in pids.items()}
         w0 = time.monotonic()
         timeout = 120 + args.replicas / 20
@@ -181,7 +181,6 @@ def run(args: argparse.Namespace) -> Obj:
         return res
     finally:
         stop(cm)
-        stop(sched)
         stop(sim)
         stop(server)
         if args.keep:
@@ -197,9 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replicas", type=int, default=10000)
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     p.add_argument(
-        "--scheduler-process",
+        "--scheduler-in-process",
         action="store_true",
-        help="run the scheduler as its own process instead of inside the server",
+        help="run the scheduler inside the server's process (default: the server's child process)",
     )
     args = p.parse_args(argv)
     if args.quick:

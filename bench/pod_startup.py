@@ -2,7 +2,7 @@
 what the node agent costs in memory (issue 5's performance targets).
 
 Run (as root): ``.venv/bin/python bench/pod_startup.py [--quick] [--runs N]
-[--batch N] [--json FILE] [--keep] [--agent-v N]``. Prints tables with
+[--batch N] [--json FILE] [--keep] [--agent-v N] [--profile DIR]``. Prints tables with
 PASS/MISS against the targets: one pod p99 ≤ 1 s, each pod of a batch of 30
 p99 ≤ 3 s, pinnace / raw CRI ≤ 1.3x, agent idle RSS ≤ 60 MB.
 
@@ -76,7 +76,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -548,6 +548,34 @@ def cpu_cores(env: Env, before: Obj, shims_before: set[int]) -> Obj:
     return out
 
 
+@contextlib.contextmanager
+def profiled(args: argparse.Namespace, env: Env, label: str) -> Iterator[None]:
+    """With ``--profile DIR``: py-spy raw stacks of the server and the agent
+    while the block runs (``DIR/server-<label>.txt``, ``DIR/agent-<label>.txt``)."""
+    if not args.profile:
+        yield
+        return
+    out = Path(args.profile)
+    out.mkdir(parents=True, exist_ok=True)
+    pyspy = str(Path(sys.executable).parent / "py-spy")
+    spies = []
+    for name, proc in (("server", env.server), ("agent", env.agent)):
+        argv = [pyspy, "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "100",
+                "--output", str(out / f"{name}-{label}.txt"), "--nonblocking"]  # fmt: skip
+        spies.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(0.5)  # py-spy attaches
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+
+
 async def pinnace_phases(args: argparse.Namespace, env: Env, results: Obj) -> None:
     cfg = ClientConfig.from_kubeconfig(env.kubeconfig).with_rate_limits(0, 0)
     async with (
@@ -594,9 +622,10 @@ async def pinnace_phases(args: argparse.Namespace, env: Env, results: Obj) -> No
 
             print(f"batch of {args.batch}...", file=sys.stderr)
             shims0 = set(shim_pids(env.containerd_sock))
-            c0 = cpu_snapshot(env)
-            batch = await p.batch(args.batch)
-            results["batch_cpu"] = cpu_cores(env, c0, shims0)
+            with profiled(args, env, "round1"):
+                c0 = cpu_snapshot(env)
+                batch = await p.batch(args.batch)
+                results["batch_cpu"] = cpu_cores(env, c0, shims0)
             results["batch"] = batch
             await asyncio.sleep(args.settle)
             results["mem_batch"] = memory(env)
@@ -605,7 +634,8 @@ async def pinnace_phases(args: argparse.Namespace, env: Env, results: Obj) -> No
             for i in range(1, args.batch_rounds):
                 print(f"batch of {args.batch}, round {i + 1}...", file=sys.stderr)
                 await asyncio.sleep(args.gap)
-                more = await p.batch(args.batch)
+                with profiled(args, env, f"round{i + 1}"):
+                    more = await p.batch(args.batch)
                 rounds.append(more)
                 await p.delete(more)
             results["batch_rounds"] = rounds
@@ -789,9 +819,14 @@ def report(args: argparse.Namespace, r: Obj) -> Obj:
     print()
     print("where the time goes (median per pod, ms; runtime times are containerd's own)")
     s_steps, b_steps = steps(r["single"]), steps(batch_tracks)
-    print(f"{'step':<72} {'1 pod':>7} {'batch':>7}")
-    for (label, a), (_, b) in zip(s_steps, b_steps, strict=True):
-        print(f"{label:<72} {ms(a):>7} {ms(b):>7}")
+    # one column per batch round: a round that is slower than the others shows where
+    round_steps = [steps(tracks) for tracks in r["batch_rounds"]]
+    heads = (
+        ["batch"] if len(round_steps) == 1 else [f"round {i + 1}" for i in range(len(round_steps))]
+    )
+    print(f"{'step':<72} {'1 pod':>7}" + "".join(f" {h:>8}" for h in heads))
+    for i, (label, a) in enumerate(s_steps):
+        print(f"{label:<72} {ms(a):>7}" + "".join(f" {ms(rs[i][1]):>8}" for rs in round_steps))
     cpu = r["batch_cpu"]
     print(f"cores during the batch ({cpu['window_s']:.1f}s): server {cpu['server']:.2f}, "
           f"agent {cpu['agent']:.2f}, runtime {cpu['runtime']:.2f}, bench {cpu['bench']:.2f}, "
@@ -868,6 +903,11 @@ def main() -> int:
     ap.add_argument("--agent-v", type=int, default=0, help="the agent's -v (log verbosity)")
     ap.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    ap.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="py-spy raw stacks of the server and the agent during each batch round",
+    )
     args = ap.parse_args()
     if args.runs is None:
         args.runs = 3 if args.quick else 10

@@ -9,8 +9,9 @@ RSS per 1,000 nodes).
 End to end (default), for each node count, in a fresh temp dir:
 
 * ``pinnace server`` on SQLite with ``--disable controller-manager``: the API
-  server plus the in-process scheduler (which talks to the API server over
-  its Unix-socket loopback, as every in-server component does);
+  server and its scheduler, which runs as the server's child process (its
+  default) and talks to it over the server's Unix-socket loopback;
+  ``--scheduler-in-process`` keeps the scheduler inside the server's process;
 * ``pinnace sim --nodes N`` as its own process. Its leases are renewed every
   ``--lease-renew-interval`` seconds (default here 30 instead of the
   kubelet's 10, still under the 40 s lease duration) so that 5,000 nodes cost
@@ -27,7 +28,8 @@ End to end (default), for each node count, in a fresh temp dir:
 Reported per node count: create rate, scheduling throughput (pods bound / time
 from the first create sent to the last pod seen bound), latency
 send → seen-bound p50/p99, the CPU cores each process used over that window
-(the machine has 2; the server's share includes the scheduler), the sim's RSS
+(the machine has 2; "sched" is the scheduler's process, and with
+``--scheduler-in-process`` the server's share includes it), the sim's RSS
 and RSS per 1,000 nodes, and the server's RSS.
 
 ``--in-memory`` measures the scheduler alone: a ``Scheduler`` without a
@@ -73,16 +75,6 @@ NAMESPACE = "default"
 TARGET_PODS_S = 1000.0  # at 5,000 nodes
 TARGET_SIM_MB_PER_1K = 30.0
 TARGET_NODES = 5000
-# --scheduler-process: the scheduler on its own, without client-side rate limits
-# as `pinnace scheduler` runs it (its GC policy too), without client rate limits
-SCHEDULER_MAIN = (
-    "import asyncio, sys\n"
-    "from pinnace import gcpolicy\n"
-    "from pinnace.client import ClientConfig\n"
-    "from pinnace.scheduler import run_scheduler\n"
-    "config = ClientConfig.from_kubeconfig(sys.argv[1]).with_rate_limits(0, 0)\n"
-    "asyncio.run(gcpolicy.run_with_policy(run_scheduler(config)))\n"
-)
 Obj = dict[str, Any]
 
 
@@ -123,6 +115,24 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def scheduler_child(server_pid: int, timeout: float = 60) -> int:
+    """The pid of the scheduler that ``pinnace server`` runs as its child."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == server_pid and b"scheduler" in cmdline and b"pinnace" in cmdline:
+                return int(entry.name)
+        time.sleep(0.1)
+    raise RuntimeError("pinnace server started no scheduler process")
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -255,22 +265,21 @@ async def drive(
 
 def measure_e2e(args: argparse.Namespace, nodes: int) -> Obj:
     tmp = Path(tempfile.mkdtemp(prefix="pinnace-bench-sched-"))
-    server = sim = pyspy = sched = None
+    server = sim = pyspy = None
+    sched: int | None = None
     try:
         data = tmp / "data"
         server_log, sim_log = tmp / "server.log", tmp / "sim.log"
-        disable = "controller-manager,scheduler" if args.scheduler_process else "controller-manager"
+        in_process = ["--scheduler-in-process"] if args.scheduler_in_process else []
         server = start(
             [*PINNACE, "server", "--data-dir", str(data), "--port", str(free_port()),
-             "--disable", disable],
+             "--disable", "controller-manager", *in_process],
             server_log,
         )  # fmt: skip
         kubeconfig = data / "admin.kubeconfig"
         wait_for(kubeconfig.exists, server, server_log, 60)
-        if args.scheduler_process:
-            sched = start(
-                [sys.executable, "-c", SCHEDULER_MAIN, str(kubeconfig)], tmp / "sched.log"
-            )
+        if not args.scheduler_in_process:
+            sched = scheduler_child(server.pid)
         t_sim = time.monotonic()
         sim = start(
             [*PINNACE, "sim", "--kubeconfig", str(kubeconfig), "--nodes", str(nodes),
@@ -290,7 +299,7 @@ def measure_e2e(args: argparse.Namespace, nodes: int) -> Obj:
             )  # fmt: skip
             time.sleep(1.0)
         me = os.getpid()
-        pids = [server.pid, sim.pid, me] + ([sched.pid] if sched is not None else [])
+        pids = [server.pid, sim.pid, me] + ([sched] if sched is not None else [])
         c0 = {p: cpu_seconds(p) for p in pids}
         busy0, w0 = machine_busy_seconds(), time.monotonic()
         timeout = 120 + args.pods / 50
@@ -317,7 +326,7 @@ def measure_e2e(args: argparse.Namespace, nodes: int) -> Obj:
             "p50_ms": percentile(lat, 50) * 1000,
             "p99_ms": percentile(lat, 99) * 1000,
             "srv_cores": cores[server.pid],
-            "sched_cores": cores[sched.pid] if sched is not None else float("nan"),
+            "sched_cores": cores[sched] if sched is not None else float("nan"),
             "sim_cores": cores[sim.pid],
             "gen_cores": cores[me],
             "other_cores": busy - sum(cores.values()),
@@ -329,7 +338,6 @@ def measure_e2e(args: argparse.Namespace, nodes: int) -> Obj:
         if pyspy is not None and pyspy.poll() is None:
             pyspy.kill()
         stop(sim)
-        stop(sched)
         stop(server)
         if args.keep:
             print(f"  kept {tmp}", file=sys.stderr)
@@ -459,9 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lease-renew-interval", type=float, default=30.0, help="sim lease period")
     ap.add_argument("--settle", type=float, default=3.0, help="seconds after the sim is ready")
     ap.add_argument(
-        "--scheduler-process",
+        "--scheduler-in-process",
         action="store_true",
-        help="run the scheduler as its own process instead of inside the server",
+        help="run the scheduler inside the server's process (default: the server's child process)",
     )
     ap.add_argument("--profile", metavar="DIR", help="py-spy raw stacks of the server per run")
     ap.add_argument("--keep", action="store_true", help="keep the temp dirs (logs, database)")

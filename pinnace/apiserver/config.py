@@ -13,9 +13,10 @@ if TYPE_CHECKING:
 
 
 class Component(Protocol):
-    """A part of the cluster that runs inside the server process (controller
-    manager, scheduler, node agent...). It talks to the API only through the
-    client config it is given, with its own identity."""
+    """A part of the cluster that the server runs (controller manager,
+    scheduler, node agent...), inside its process or as a child process of
+    it. It talks to the API only through the client config it is given, with
+    its own identity."""
 
     name: str
     user: str

@@ -593,7 +593,7 @@ class ApiServer:
             import pinnace.metrics
 
             return web.Response(
-                body=pinnace.metrics.render(),
+                body=await pinnace.metrics.render_all(),
                 headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
             )
         if parts[0] == "openapi":

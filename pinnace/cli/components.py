@@ -1,13 +1,17 @@
-"""The components ``pinnace server`` / ``pinnace up`` run inside the server
-process, each with its own identity and talking to the API only through
-``pinnace.client`` (see ``ServerConfig.components``). ``--disable NAME``
-leaves one out; each is also its own subcommand for running elsewhere."""
+"""The components ``pinnace server`` / ``pinnace up`` run, each with its own
+identity and talking to the API only through ``pinnace.client`` (see
+``ServerConfig.components``): inside the server's process, except the
+scheduler, which runs as a child process of the server unless
+``--scheduler-in-process`` (see :mod:`pinnace.cli.childproc`). ``--disable
+NAME`` leaves one out; each is also its own subcommand for running elsewhere."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pinnace.apiserver.config import Component, ServerConfig
+from pinnace.cli.childproc import ChildComponent
 from pinnace.client.config import ClientConfig
 
 
@@ -112,11 +116,30 @@ class DnsComponent:
         await run_dns(client_config, self.dns_config)  # type: ignore[arg-type]
 
 
+def scheduler_process(config: ServerConfig) -> ChildComponent:
+    """The scheduler as a child process of the server (the default)."""
+    command = ["scheduler", "--kube-api-qps", "0"]
+    if config.extra.get("scheduler_config"):
+        command += ["--config", config.extra["scheduler_config"]]
+    command += ["-v", config.extra.get("log_verbosity") or "0"]
+    command += ["--log-format", config.extra.get("log_format") or "text"]
+    return ChildComponent(
+        name="scheduler",
+        user="system:kube-scheduler",
+        command=command,
+        run_dir=Path(config.data_dir).absolute() / "run",
+    )
+
+
 def server_components(config: ServerConfig) -> list[Component]:
     """What runs inside the server by default (minus ``--disable``)."""
     comps: list[Component] = [
         ControllerManagerComponent(controllers=config.extra.get("controllers", "*")),
-        SchedulerComponent(config_file=config.extra.get("scheduler_config") or None),
+        (
+            SchedulerComponent(config_file=config.extra.get("scheduler_config") or None)
+            if config.extra.get("scheduler_in_process")
+            else scheduler_process(config)
+        ),
     ]
     sim_nodes = int(config.extra.get("sim_nodes") or 0)
     if sim_nodes > 0:

@@ -199,7 +199,13 @@ def _add_server_flags(p: argparse.ArgumentParser, *, data_dir_default: str | Non
         "--scheduler-config",
         default="",
         metavar="FILE",
-        help="a KubeSchedulerConfiguration file for the in-process scheduler",
+        help="a KubeSchedulerConfiguration file for the scheduler",
+    )
+    g.add_argument(
+        "--scheduler-in-process",
+        action="store_true",
+        help="run the scheduler inside the server's process (default: a child process "
+        "of the server, so that it has a core of its own)",
     )
 
 
@@ -348,6 +354,26 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
         action="store_true",
         help="schedule only while holding kube-system/kube-scheduler",
     )
+    sched.add_argument(
+        "--kube-api-qps",
+        type=float,
+        default=None,
+        metavar="QPS",
+        help="client-side rate limit towards the API server (default 50; 0: none)",
+    )
+    sched.add_argument(
+        "--kube-api-burst",
+        type=int,
+        default=None,
+        metavar="N",
+        help="burst of that rate limit (default 100)",
+    )
+    sched.add_argument(
+        "--metrics-socket",
+        metavar="PATH",
+        help="also serve GET /metrics on a Unix socket at PATH "
+        "(how pinnace server collects its child scheduler's metrics)",
+    )
     _add_common_flags(sched)
     sched.set_defaults(func=_cmd_scheduler)
 
@@ -436,17 +462,45 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 def _cmd_scheduler(args: argparse.Namespace) -> int:
     setup_logging(verbosity=args.v, log_format=args.log_format)
+    from pinnace.cli.childproc import die_with_parent
     from pinnace.client import ClientConfig, ConfigError
     from pinnace.scheduler import run_scheduler
     from pinnace.scheduler.config import ConfigError as SchedulerConfigError
 
+    die_with_parent()
     try:
         client_config = ClientConfig.from_kubeconfig(args.kubeconfig)
+        if args.kube_api_qps is not None or args.kube_api_burst is not None:
+            client_config = client_config.with_rate_limits(
+                50.0 if args.kube_api_qps is None else args.kube_api_qps,
+                100 if args.kube_api_burst is None else args.kube_api_burst,
+            )
         coro = run_scheduler(client_config, config_file=args.config, leader_elect=args.leader_elect)
+        if args.metrics_socket:
+            coro = _with_metrics_socket(coro, args.metrics_socket)
         return asyncio.run(_run_until_signal(gcpolicy.run_with_policy(coro), "pinnace scheduler"))
     except (ConfigError, SchedulerConfigError) as e:
         log.error("pinnace scheduler: %s", e)
         return 1
+
+
+async def _with_metrics_socket(coro: Coroutine[Any, Any, None], path: str) -> None:
+    """``coro`` with :func:`pinnace.metrics.serve_unix` beside it."""
+    import pinnace.metrics
+
+    async def serve() -> None:
+        try:
+            await pinnace.metrics.serve_unix(path)
+        except OSError as e:
+            log.warning("cannot serve metrics on %s: %s", path, e)
+
+    served = asyncio.ensure_future(serve())
+    try:
+        await coro
+    finally:
+        served.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await served
 
 
 async def _run_until_signal(coro: Coroutine[Any, Any, None], what: str) -> int:
@@ -598,6 +652,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             "controllers": getattr(args, "controllers", "*"),
             "sim_nodes": str(getattr(args, "sim_nodes", 0) or 0),
             "scheduler_config": getattr(args, "scheduler_config", "") or "",
+            "scheduler_in_process": "1" if getattr(args, "scheduler_in_process", False) else "",
+            "log_verbosity": str(getattr(args, "v", 0) or 0),
+            "log_format": getattr(args, "log_format", "text") or "text",
             "cluster_cidr": getattr(args, "cluster_cidr", "") or "",
             "proxy_mode": getattr(args, "proxy_mode", "") or "",
             "dns_port": str(getattr(args, "dns_port", 53)),
