@@ -2,8 +2,9 @@
 
 CPython runs one thread of Python at a time, so a component inside the
 server's process shares one core with the API server. The scheduler is the
-busiest of them, and by default it runs as ``pinnace scheduler`` in a child
-process (as upstream deploys kube-scheduler beside kube-apiserver):
+busiest of them, and ``pinnace server`` runs it as ``pinnace scheduler`` in
+a child process by default (as upstream deploys kube-scheduler beside
+kube-apiserver; ``pinnace up`` keeps it inside, for memory):
 
 * the child gets a kubeconfig in the server's private run directory (mode
   0600) with the same loopback URL and token an in-process component gets,

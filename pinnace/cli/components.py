@@ -1,8 +1,8 @@
 """The components ``pinnace server`` / ``pinnace up`` run, each with its own
 identity and talking to the API only through ``pinnace.client`` (see
 ``ServerConfig.components``): inside the server's process, except the
-scheduler, which runs as a child process of the server unless
-``--scheduler-in-process`` (see :mod:`pinnace.cli.childproc`). ``--disable
+scheduler of ``pinnace server``, which runs as a child process of the server
+unless ``--scheduler-in-process`` (see :mod:`pinnace.cli.childproc`). ``--disable
 NAME`` leaves one out; each is also its own subcommand for running elsewhere."""
 
 from __future__ import annotations

@@ -201,11 +201,21 @@ def _add_server_flags(p: argparse.ArgumentParser, *, data_dir_default: str | Non
         metavar="FILE",
         help="a KubeSchedulerConfiguration file for the scheduler",
     )
-    g.add_argument(
+    sched_mode = g.add_mutually_exclusive_group()
+    sched_mode.add_argument(
+        "--scheduler-process",
+        dest="scheduler_in_process",
+        action="store_false",
+        default=None,
+        help="run the scheduler as a child process of the server, on a core of its own "
+        "(the default of pinnace server)",
+    )
+    sched_mode.add_argument(
         "--scheduler-in-process",
+        dest="scheduler_in_process",
         action="store_true",
-        help="run the scheduler inside the server's process (default: a child process "
-        "of the server, so that it has a core of its own)",
+        help="run the scheduler inside the server's process: one process, about 60 MB "
+        "less memory (the default of pinnace up)",
     )
 
 
@@ -652,7 +662,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             "controllers": getattr(args, "controllers", "*"),
             "sim_nodes": str(getattr(args, "sim_nodes", 0) or 0),
             "scheduler_config": getattr(args, "scheduler_config", "") or "",
-            "scheduler_in_process": "1" if getattr(args, "scheduler_in_process", False) else "",
+            "scheduler_in_process": "1" if _scheduler_in_process(args) else "",
             "log_verbosity": str(getattr(args, "v", 0) or 0),
             "log_format": getattr(args, "log_format", "text") or "text",
             "cluster_cidr": getattr(args, "cluster_cidr", "") or "",
@@ -674,6 +684,16 @@ def _kubelet_config(args: argparse.Namespace) -> object | None:
         return None
     root = Path(args.data_dir).expanduser().absolute() / "agent"
     return kubelet_config_from_args(args, root)
+
+
+def _scheduler_in_process(args: argparse.Namespace) -> bool:
+    """``pinnace up`` (one machine, small) keeps the scheduler in its process;
+    ``pinnace server`` (the control plane of a bigger cluster) gives it a
+    child process, unless the flags say otherwise."""
+    chosen = getattr(args, "scheduler_in_process", None)
+    if chosen is not None:
+        return bool(chosen)
+    return getattr(args, "func", None) is _cmd_up
 
 
 def _server_components(config: ServerConfig) -> list[Component]:

@@ -310,6 +310,37 @@ def test_flags_reach_the_server_config(tmp_path: Path) -> None:
     assert config.tls_sans == ("api.example.test", "192.0.2.1")
 
 
+@pytest.mark.parametrize(
+    ("argv", "in_process"),
+    [
+        (["server"], False),
+        (["server", "--scheduler-in-process"], True),
+        (["up"], True),
+        (["up", "--scheduler-process"], False),
+    ],
+)
+def test_where_the_scheduler_runs(argv: list[str], in_process: bool, tmp_path: Path) -> None:
+    from pinnace.cli.childproc import ChildComponent
+    from pinnace.cli.components import SchedulerComponent, server_components
+    from pinnace.cli.main import build_parser, config_from_args
+
+    args = build_parser({}).parse_args([*argv, "--data-dir", str(tmp_path), "--scheduler-config",
+                                        "sched.yaml", "-v", "4"])  # fmt: skip
+    config = config_from_args(args)
+    [sched] = [c for c in server_components(config) if c.name == "scheduler"]
+    if in_process:
+        assert isinstance(sched, SchedulerComponent)
+        assert sched.config_file == "sched.yaml"
+    else:
+        assert isinstance(sched, ChildComponent)
+        assert sched.user == "system:kube-scheduler"
+        assert sched.run_dir == tmp_path / "run"
+        cmd = list(sched.command)
+        assert cmd[:3] == ["scheduler", "--kube-api-qps", "0"]
+        assert cmd[cmd.index("--config") + 1] == "sched.yaml"
+        assert cmd[cmd.index("-v") + 1] == "4"
+
+
 def test_node_flags_reach_the_kubelet_and_proxy_configs(tmp_path: Path) -> None:
     from pinnace.cli.components import server_components
     from pinnace.cli.main import build_parser, config_from_args
