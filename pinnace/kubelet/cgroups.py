@@ -82,6 +82,28 @@ def _write(path: Path, value: str) -> None:
         log.warning("cgroup %s = %s: %s", path, value, e)
 
 
+# cgroup dirs whose cgroup.subtree_control this process has written, by path,
+# with the inode it had then: a write to subtree_control takes the kernel's
+# cgroup lock, which runc needs for every container it starts, so each pod of
+# a batch skips the ancestors already delegated (a dir removed and made again
+# has a new inode and is written again).
+_DELEGATED: dict[Path, int] = {}
+
+
+def _delegate(d: Path) -> None:
+    try:
+        ino = os.stat(d).st_ino
+    except OSError:
+        return
+    if _DELEGATED.get(d) == ino:
+        return
+    try:
+        (d / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+    except OSError:
+        return
+    _DELEGATED[d] = ino
+
+
 def _enable_v2_controllers(root: Path, parent: str) -> None:
     """On cgroup v2 a child gets cpu/memory files only once every ancestor
     delegates those controllers to its children."""
@@ -89,10 +111,8 @@ def _enable_v2_controllers(root: Path, parent: str) -> None:
     for part in [p for p in parent.strip("/").split("/") if p][:-1]:
         here = here / part
         here.mkdir(exist_ok=True)
-        with contextlib.suppress(OSError):
-            (here.parent / "cgroup.subtree_control").write_text("+cpu +memory +pids")
-    with contextlib.suppress(OSError):
-        (here / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+        _delegate(here.parent)
+    _delegate(here)
 
 
 def apply_pod_resources(parent: str, res: PodResources, *, root: Path = CGROUP_ROOT) -> None:

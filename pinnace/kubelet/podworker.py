@@ -246,19 +246,21 @@ class PodSyncer:
         await self.report(pod, self.view.get(pod["metadata"]["uid"]), st)
 
     async def _sync_running(self, pod: Obj, uid: str, rt: PodRuntime, st: PodState) -> float | None:
-        spec = pod.get("spec") or {}
-        policy = spec.get("restartPolicy", "Always")
         self.svc.probes_add(pod)
         sandbox = rt.sandbox
-        # A first sandbox needs the pod's cgroup and directories: made while
-        # the volumes' objects are fetched from the API (upstream makes them
-        # before it waits for volumes), then awaited before the sandbox.
+        # A first sandbox needs the pod's cgroup and directories, made now and
+        # awaited before the sandbox. It needs none of the volumes: it is made
+        # while they are set up (their objects fetched from the API), and the
+        # containers wait for both. Upstream waits for the volumes before it
+        # makes the sandbox; until the volumes are ready the pod's status
+        # shows no sandbox (no IP), as upstream's would (see ``report``).
         prepared: asyncio.Future[None] | None = None
-        # volumes
+        volumes: asyncio.Future[dict[str, Path]] | None = None
         try:
-            if st.volume_paths is None:
-                if sandbox is None:
-                    prepared = asyncio.ensure_future(self.prepare_pod(pod))
+            if st.volume_paths is None and sandbox is None:
+                prepared = asyncio.ensure_future(self.prepare_pod(pod))
+                volumes = asyncio.ensure_future(self.svc.setup_volumes(pod))
+            elif st.volume_paths is None:
                 st.volume_paths = await self.svc.setup_volumes(pod)
                 st.last_refresh = time.monotonic()
             elif time.monotonic() - st.last_refresh > self.config.sync_frequency:
@@ -266,10 +268,40 @@ class PodSyncer:
                 st.last_refresh = time.monotonic()
         except Exception as e:  # the volume manager records FailedMount itself
             log.debug("volumes of pod %s: %s", uid, e)
-            if prepared is not None:  # done again before the sandbox is made
-                await asyncio.gather(prepared, return_exceptions=True)
             await self.report(pod, rt, st)
             return 5.0
+        try:
+            return await self._sync_sandbox_and_containers(pod, uid, rt, st, prepared, volumes)
+        finally:
+            if volumes is not None and not volumes.done():  # cancelled, or a step raised
+                volumes.cancel()
+                await asyncio.gather(volumes, return_exceptions=True)
+
+    @staticmethod
+    async def _volumes_ready(
+        uid: str, volumes: asyncio.Future[dict[str, Path]], st: PodState
+    ) -> bool:
+        """Wait for the volumes being set up beside the first sandbox."""
+        try:
+            st.volume_paths = await volumes
+        except Exception as e:  # the volume manager records FailedMount itself
+            log.debug("volumes of pod %s: %s", uid, e)
+            return False
+        st.last_refresh = time.monotonic()
+        return True
+
+    async def _sync_sandbox_and_containers(
+        self,
+        pod: Obj,
+        uid: str,
+        rt: PodRuntime,
+        st: PodState,
+        prepared: asyncio.Future[None] | None,
+        volumes: asyncio.Future[dict[str, Path]] | None,
+    ) -> float | None:
+        spec = pod.get("spec") or {}
+        policy = spec.get("restartPolicy", "Always")
+        sandbox = rt.sandbox
         # sandbox
         if sandbox is None or not sandbox.ready:
             ran_before = sandbox is not None and any(c.exited for c in rt.containers)
@@ -290,6 +322,8 @@ class PodSyncer:
             except CRIError as e:
                 msg = f"Failed to create pod sandbox: {e.message}"
                 self.svc.event(pod, "Warning", "FailedCreatePodSandBox", msg, "")
+                if volumes is not None:
+                    await self._volumes_ready(uid, volumes, st)
                 await self.report(pod, rt, st)
                 return 5.0
             removed: list[str] = []
@@ -304,6 +338,9 @@ class PodSyncer:
                 log.debug("status of the new sandbox of pod %s: %s", uid, e)
                 rt = await self.view.refresh_pod(uid)
             sandbox = rt.sandbox
+            if volumes is not None and not await self._volumes_ready(uid, volumes, st):
+                await self.report(pod, rt, st)
+                return 5.0
             if sandbox is None or not sandbox.ready:
                 await self.report(pod, rt, st)
                 return 2.0
@@ -693,6 +730,11 @@ class PodSyncer:
     async def report(self, pod: Obj, rt: PodRuntime, st: PodState) -> None:
         uid = pod["metadata"]["uid"]
         spec = pod.get("spec") or {}
+        if st.volume_paths is None and rt.sandboxes and not rt.containers:
+            # A first sandbox made while the volumes are set up: until they are,
+            # the status shows none (no IP, PodReadyToStartContainers False),
+            # as upstream's kubelet, which makes it only after the volumes.
+            rt = PodRuntime(rt.uid, name=rt.name, namespace=rt.namespace)
         status = compute_status(
             PodStatusInputs(
                 pod=pod,

@@ -368,6 +368,49 @@ spec:
     assert seen == "second"
 
 
+def test_missing_configmap_volume_holds_the_pod_until_it_exists(node_cluster: NodeCluster) -> None:
+    # The kubelet makes a first sandbox while the volumes are set up, but the
+    # pod shows none until they are, as upstream's (which makes it after them).
+    c = node_cluster
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: waiter}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "3600"]
+    volumeMounts: [{name: s, mountPath: /etc/later}]
+  volumes: [{name: s, configMap: {name: later}}]
+"""
+    c.kubectl("apply", "-f", "-", input=manifest)
+    deadline = time.monotonic() + 60
+    reasons: list[str] = []
+    while time.monotonic() < deadline and "FailedMount" not in reasons:
+        out = c.kubectl(
+            "get", "events", "--field-selector", "involvedObject.name=waiter",
+            "-o", "jsonpath={.items[*].reason}",
+        ).stdout  # fmt: skip
+        reasons = out.split()
+        time.sleep(0.5)
+    assert "FailedMount" in reasons
+    time.sleep(3)  # a sandbox made beside the failed volume setup exists by now
+    pod = json.loads(c.kubectl("get", "pod", "waiter", "-o", "json").stdout)
+    status = pod["status"]
+    conds = {x["type"]: x["status"] for x in status.get("conditions", [])}
+    assert status["phase"] == "Pending"
+    assert "podIP" not in status
+    assert conds.get("PodReadyToStartContainers", "False") == "False"
+    assert _cs(pod, "c")["state"]["waiting"]["reason"] == "ContainerCreating"
+
+    c.kubectl("create", "configmap", "later", "--from-literal=k=v")
+    pod = c.wait_pod("waiter", _running_ready)
+    assert pod["status"]["podIP"].startswith("10.244.")
+    assert c.kubectl("exec", "waiter", "--", "cat", "/etc/later/k").stdout == "v"
+    c.kubectl("delete", "pod/waiter", "configmap/later", "--wait=false")
+
+
 def test_delete_runs_pre_stop_and_honours_grace(node_cluster: NodeCluster) -> None:
     c = node_cluster
     manifest = """
