@@ -8,14 +8,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.cluster import Server
+from tests.cluster import Server, process_alive, wait_until
 
 
 def children(pid: int) -> list[tuple[int, str]]:
@@ -39,25 +37,6 @@ def children(pid: int) -> list[tuple[int, str]]:
 def scheduler_children(server: Server) -> list[int]:
     assert server.proc is not None
     return [p for p, cmd in children(server.proc.pid) if " -m pinnace scheduler " in cmd]
-
-
-def wait_for(fn: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 NODE = {
@@ -110,10 +89,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def test_child_scheduler_schedules_and_reports_metrics_on_the_server(server: Server) -> None:
-    [child] = wait_for(lambda: scheduler_children(server), "the scheduler child")
+    [child] = wait_until("the scheduler child", lambda: scheduler_children(server))
     add_node(server)
     create_pod(server, "p1")
-    assert wait_for(lambda: node_of(server, "p1"), "p1 bound") == "n1"
+    assert wait_until("p1 bound", lambda: node_of(server, "p1")) == "n1"
 
     text = server.kubectl("get", "--raw", "/metrics").stdout
     families = metric_families(text)
@@ -128,23 +107,23 @@ def test_child_scheduler_schedules_and_reports_metrics_on_the_server(server: Ser
 
 
 def test_child_scheduler_is_restarted_after_it_dies(server: Server) -> None:
-    [child] = wait_for(lambda: scheduler_children(server), "the scheduler child")
+    [child] = wait_until("the scheduler child", lambda: scheduler_children(server))
     os.kill(child, signal.SIGKILL)
-    new = wait_for(
-        lambda: [p for p in scheduler_children(server) if p != child], "a new scheduler child"
+    new = wait_until(
+        "a new scheduler child", lambda: [p for p in scheduler_children(server) if p != child]
     )
     assert len(new) == 1
     create_pod(server, "p2")
-    assert wait_for(lambda: node_of(server, "p2"), "p2 bound") == "n1"
+    assert wait_until("p2 bound", lambda: node_of(server, "p2")) == "n1"
     assert "exited with -9; restarting it" in server.log()
 
 
 def test_child_scheduler_goes_with_the_server(tmp_path: Path) -> None:
     s = Server(tmp_path / "data").start()
     try:
-        [child] = wait_for(lambda: scheduler_children(s), "the scheduler child")
+        [child] = wait_until("the scheduler child", lambda: scheduler_children(s))
         s.kill9()
-        wait_for(lambda: not alive(child), "the scheduler child to exit", timeout=15)
+        wait_until("the scheduler child to exit", lambda: not process_alive(child), timeout=15)
     finally:
         s.stop()
 
@@ -154,7 +133,7 @@ def test_scheduler_in_process(tmp_path: Path) -> None:
     try:
         add_node(s)
         create_pod(s, "p1")
-        assert wait_for(lambda: node_of(s, "p1"), "p1 bound") == "n1"
+        assert wait_until("p1 bound", lambda: node_of(s, "p1")) == "n1"
         assert scheduler_children(s) == []
         text = s.kubectl("get", "--raw", "/metrics").stdout
         families = metric_families(text)

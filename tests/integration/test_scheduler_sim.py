@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cluster import PINNACE, ROOT, Server
+from tests.cluster import PINNACE, ROOT, Server, wait_until
 
 PROFILE = """\
 nodeGroups:
@@ -33,17 +32,6 @@ nodeGroups:
   taints:
   - {key: dedicated, value: gpu, effect: NoSchedule}
 """
-
-
-def wait_until(what: str, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 class Sim:

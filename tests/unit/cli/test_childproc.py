@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter
 import pinnace.metrics
 from pinnace.cli.childproc import ChildComponent, _unix_metrics_fetcher, token_kubeconfig
 from pinnace.client.config import ClientConfig
+from tests.cluster import process_alive
 
 
 def test_token_kubeconfig_reads_back_as_the_same_client_config() -> None:
@@ -86,14 +87,6 @@ async def test_metrics_socket_serves_this_process_registries(tmp_path: Path) -> 
         await _unix_metrics_fetcher(sock)()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 async def test_child_is_restarted_when_it_exits_and_stopped_with_its_task(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, remotes: object
 ) -> None:
@@ -127,12 +120,12 @@ async def test_child_is_restarted_when_it_exits_and_stopped_with_its_task(
             await asyncio.sleep(0.02)
         assert len(seen()) == 2 and comp.pid == seen()[1], (seen(), comp.pid)
         assert "sleeper" in pinnace.metrics._REMOTES
-        assert _alive(seen()[1])
+        assert process_alive(seen()[1])
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    assert not _alive(seen()[1])
+    assert not process_alive(seen()[1])
     assert comp.pid is None
     assert "sleeper" not in pinnace.metrics._REMOTES
     assert not (tmp_path / "run" / "sleeper.kubeconfig").exists()
