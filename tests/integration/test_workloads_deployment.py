@@ -196,9 +196,13 @@ class FakeKubelet:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One SQLite server for the module (the controllers run inside it)."""
+    """One SQLite server for the module (the controllers run inside it), without
+    the pod garbage collector: FakeKubelet binds pods to node names that have
+    no Node object, and the pod GC deletes such orphans (every pod on a missing
+    node, once the node has been missing for its 40 s quarantine), whichever
+    test they belong to by then."""
     d = tmp_path_factory.mktemp("pinnace-workloads")
-    s = Server(d / "data").start()
+    s = Server(d / "data", extra_args=["--controllers", "*,-pod-garbage-collector"]).start()
     try:
         yield s
     finally:
