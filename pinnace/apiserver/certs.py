@@ -38,9 +38,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
-import os
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +54,7 @@ from pinnace.apiserver.certvalidity import (
     DEFAULT_CERT_VALIDITY,
     DEFAULT_RENEW_BEFORE,
 )
+from pinnace.fileutil import atomic_write
 
 __all__ = [
     "ADMIN_GROUP",
@@ -275,7 +274,7 @@ def write_kubeconfig(
         cluster=cluster,
         context=context,
     )
-    _atomic_write(Path(path), text.encode("utf-8"), mode=0o600)
+    atomic_write(Path(path), text.encode("utf-8"), mode=0o600)
 
 
 def kubeconfig_text(
@@ -564,30 +563,5 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 def _write_key_and_cert(
     key_path: Path, cert_path: Path, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate
 ) -> None:
-    _atomic_write(key_path, _key_pem(key), mode=0o600)
-    _atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
-
-
-def _atomic_write(path: Path, data: bytes, *, mode: int) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory,
-    fsync and rename; the file has ``mode`` from the moment it exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(key_path, _key_pem(key), mode=0o600)
+    atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)

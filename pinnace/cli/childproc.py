@@ -20,6 +20,7 @@ kube-apiserver; ``pinnace up`` keeps it inside, for memory):
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ctypes
 import logging
@@ -35,6 +36,7 @@ import yaml
 
 import pinnace.metrics
 from pinnace.client.config import ClientConfig
+from pinnace.fileutil import atomic_write
 
 __all__ = ["PARENT_ENV", "ChildComponent", "die_with_parent", "token_kubeconfig"]
 
@@ -64,8 +66,6 @@ def token_kubeconfig(config: ClientConfig) -> str:
     """A kubeconfig (YAML) for ``config``'s server, CA and bearer token."""
     cluster: dict[str, object] = {"server": config.server}
     if config.ca_data:
-        import base64
-
         cluster["certificate-authority-data"] = base64.b64encode(config.ca_data).decode()
     doc = {
         "apiVersion": "v1",
@@ -76,14 +76,6 @@ def token_kubeconfig(config: ClientConfig) -> str:
         "current-context": "pinnace",
     }
     return yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -109,7 +101,8 @@ class ChildComponent:
     async def run(self, client_config: ClientConfig) -> None:
         self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         kubeconfig = self.run_dir / f"{self.name}.kubeconfig"
-        await asyncio.to_thread(_write_private, kubeconfig, token_kubeconfig(client_config))
+        text = token_kubeconfig(client_config).encode()
+        await asyncio.to_thread(atomic_write, kubeconfig, text, mode=0o600)
         metrics_socket: Path | None = self.run_dir / f"{self.name}-metrics.sock"
         if not self.metrics:
             metrics_socket = None

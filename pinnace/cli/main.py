@@ -206,7 +206,6 @@ def _add_server_flags(p: argparse.ArgumentParser, *, data_dir_default: str | Non
         "--scheduler-process",
         dest="scheduler_in_process",
         action="store_false",
-        default=None,
         help="run the scheduler as a child process of the server, on a core of its own "
         "(the default of pinnace server)",
     )
@@ -283,7 +282,10 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     add_service_network_flags(server, server=True)
     add_security_flags(server)
     _add_common_flags(server)
-    server.set_defaults(func=_cmd_server)
+    # pinnace server, the control plane of clusters that grow, gives the
+    # scheduler a core of its own; pinnace up, one small machine, keeps it in
+    # its one process (a second interpreter is about 60 MB)
+    server.set_defaults(func=_cmd_server, scheduler_in_process=False)
 
     up = sub.add_parser(
         "up",
@@ -296,7 +298,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     add_service_network_flags(up, server=True)
     add_security_flags(up)
     _add_common_flags(up)
-    up.set_defaults(func=_cmd_up)
+    up.set_defaults(func=_cmd_up, scheduler_in_process=True)
 
     cm = sub.add_parser(
         "controller-manager",
@@ -662,7 +664,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             "controllers": getattr(args, "controllers", "*"),
             "sim_nodes": str(getattr(args, "sim_nodes", 0) or 0),
             "scheduler_config": getattr(args, "scheduler_config", "") or "",
-            "scheduler_in_process": "1" if _scheduler_in_process(args) else "",
+            "scheduler_in_process": "1" if getattr(args, "scheduler_in_process", False) else "",
             "log_verbosity": str(getattr(args, "v", 0) or 0),
             "log_format": getattr(args, "log_format", "text") or "text",
             "cluster_cidr": getattr(args, "cluster_cidr", "") or "",
@@ -684,16 +686,6 @@ def _kubelet_config(args: argparse.Namespace) -> object | None:
         return None
     root = Path(args.data_dir).expanduser().absolute() / "agent"
     return kubelet_config_from_args(args, root)
-
-
-def _scheduler_in_process(args: argparse.Namespace) -> bool:
-    """``pinnace up`` (one machine, small) keeps the scheduler in its process;
-    ``pinnace server`` (the control plane of a bigger cluster) gives it a
-    child process, unless the flags say otherwise."""
-    chosen = getattr(args, "scheduler_in_process", None)
-    if chosen is not None:
-        return bool(chosen)
-    return getattr(args, "func", None) is _cmd_up
 
 
 def _server_components(config: ServerConfig) -> list[Component]:
