@@ -7,12 +7,15 @@ NAME`` leaves one out; each is also its own subcommand for running elsewhere."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from pinnace.apiserver.config import Component, ServerConfig
 from pinnace.cli.childproc import ChildComponent
 from pinnace.client.config import ClientConfig
+
+log = logging.getLogger("pinnace.cli.components")
 
 
 @dataclass
@@ -21,13 +24,23 @@ class ControllerManagerComponent:
     user: str = "system:kube-controller-manager"
     groups: tuple[str, ...] = ()
     controllers: str = "*"
+    leader_elect: bool = False
 
     async def run(self, client_config: ClientConfig) -> None:
         from pinnace.client import Client
-        from pinnace.controllers.manager import run_controller_manager
+        from pinnace.controllers.manager import LeaderElectionLost, run_controller_manager
 
         async with Client.from_config(client_config) as client:
-            await run_controller_manager(client, self.controllers)
+            while True:
+                try:
+                    await run_controller_manager(
+                        client, self.controllers, leader_elect=self.leader_elect
+                    )
+                    return
+                except LeaderElectionLost as e:
+                    # upstream's process exits here and its supervisor starts it
+                    # again; this server stays up and campaigns again
+                    log.warning("controller manager: %s; campaigning again", e)
 
 
 @dataclass
@@ -36,11 +49,18 @@ class SchedulerComponent:
     user: str = "system:kube-scheduler"
     groups: tuple[str, ...] = ()
     config_file: str | None = None
+    leader_elect: bool = False
 
     async def run(self, client_config: ClientConfig) -> None:
         from pinnace.scheduler.scheduler import run_scheduler
 
-        await run_scheduler(client_config, config_file=self.config_file)
+        while True:
+            await run_scheduler(
+                client_config, config_file=self.config_file, leader_elect=self.leader_elect
+            )
+            # run_scheduler returns only when it lost its lease (--leader-elect
+            # or the config file's leaderElection): campaign again
+            log.warning("scheduler: leader election lost; campaigning again")
 
 
 @dataclass
@@ -121,6 +141,8 @@ def scheduler_process(config: ServerConfig) -> ChildComponent:
     command = ["scheduler", "--kube-api-qps", "0"]
     if config.extra.get("scheduler_config"):
         command += ["--config", config.extra["scheduler_config"]]
+    if config.extra.get("leader_elect"):
+        command.append("--leader-elect")
     command += ["-v", config.extra.get("log_verbosity") or "0"]
     command += ["--log-format", config.extra.get("log_format") or "text"]
     return ChildComponent(
@@ -132,11 +154,22 @@ def scheduler_process(config: ServerConfig) -> ChildComponent:
 
 
 def server_components(config: ServerConfig) -> list[Component]:
-    """What runs inside the server by default (minus ``--disable``)."""
+    """What runs inside the server by default (minus ``--disable``).
+
+    With ``--leader-elect`` (the default on etcd, where several servers may
+    share the cluster) the controller manager and the scheduler only work
+    while they hold their Leases, ``kube-system/kube-controller-manager`` and
+    ``kube-system/kube-scheduler``, as upstream's do by default; the other
+    servers' copies wait as candidates."""
+    leader_elect = bool(config.extra.get("leader_elect"))
     comps: list[Component] = [
-        ControllerManagerComponent(controllers=config.extra.get("controllers", "*")),
+        ControllerManagerComponent(
+            controllers=config.extra.get("controllers", "*"), leader_elect=leader_elect
+        ),
         (
-            SchedulerComponent(config_file=config.extra.get("scheduler_config") or None)
+            SchedulerComponent(
+                config_file=config.extra.get("scheduler_config") or None, leader_elect=leader_elect
+            )
             if config.extra.get("scheduler_in_process")
             else scheduler_process(config)
         ),

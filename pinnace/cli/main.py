@@ -216,6 +216,14 @@ def _add_server_flags(p: argparse.ArgumentParser, *, data_dir_default: str | Non
         help="run the scheduler inside the server's process: one process, about 60 MB "
         "less memory (the default of pinnace up)",
     )
+    g.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the controller manager and the scheduler only while they hold their "
+        "Leases in kube-system, so that several servers sharing one etcd run one of each "
+        "(default: on with etcd:// storage, off with SQLite)",
+    )
 
 
 def _add_sim_flags(p: argparse.ArgumentParser) -> None:
@@ -665,6 +673,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             "sim_nodes": str(getattr(args, "sim_nodes", 0) or 0),
             "scheduler_config": getattr(args, "scheduler_config", "") or "",
             "scheduler_in_process": "1" if getattr(args, "scheduler_in_process", False) else "",
+            "leader_elect": "1" if _leader_elect(args) else "",
             "log_verbosity": str(getattr(args, "v", 0) or 0),
             "log_format": getattr(args, "log_format", "text") or "text",
             "cluster_cidr": getattr(args, "cluster_cidr", "") or "",
@@ -676,6 +685,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         kubelet=_kubelet_config(args),
         **security_config(args),
     )
+
+
+def _leader_elect(args: argparse.Namespace) -> bool:
+    """``--leader-elect``, by default on exactly when the storage can be shared
+    (etcd: several servers; SQLite: one server owns its file)."""
+    choice = getattr(args, "leader_elect", None)
+    if choice is not None:
+        return bool(choice)
+    return str(getattr(args, "storage", "") or "").startswith("etcd://")
 
 
 def _kubelet_config(args: argparse.Namespace) -> object | None:

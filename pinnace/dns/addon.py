@@ -5,20 +5,29 @@ traffic to this server.
 * Service: labels as upstream's kube-dns Service (``k8s-app: kube-dns``,
   ``kubernetes.io/cluster-service: "true"``, ``kubernetes.io/name: CoreDNS``),
   ports ``dns`` 53/UDP, ``dns-tcp`` 53/TCP, ``metrics`` 9153/TCP, the configured
-  ``clusterIP`` and no selector (nothing but this server fills its endpoints).
-* EndpointSlice ``kube-system/kube-dns``: labels
+  ``clusterIP`` and no selector (nothing but the servers fill its endpoints).
+* EndpointSlice ``kube-system/kube-dns-<address>-<port>``, one per DNS server
+  (several API servers sharing one etcd each run one): labels
   ``kubernetes.io/service-name: kube-dns`` and
   ``endpointslice.kubernetes.io/managed-by: dns.pinnace.io`` (so the
   EndpointSlice controller leaves it alone), one ready endpoint at the
   advertised address, ports named as the Service's but numbered with the ports
-  this server really listens on — kube-proxy then DNATs ``<dns ip>:53`` there.
+  this server really listens on — kube-proxy then DNATs ``<dns ip>:53`` to
+  every server's slice, as it does for a Service with several slices.
 
-:class:`AddonReconciler` is level-triggered: it reads both objects from the
+:class:`AddonReconciler` is level-triggered: it reads the objects from the
 API, creates what is missing and merge-patches what differs (lists such as
 ports are replaced whole; labels others added are kept). It runs at start,
-whenever an informer reports a change to either object (:meth:`poke`), and
-every ``resync`` seconds. A Service that exists with another ClusterIP cannot
-be fixed in place (the field is immutable): that is logged, not fought.
+whenever an informer reports a change to the Service or a kube-dns slice
+(:meth:`poke`), and every ``resync`` seconds. A Service that exists with
+another ClusterIP cannot be fixed in place (the field is immutable): that is
+logged, not fought. Each server only writes its own slice, so servers never
+undo each other's writes. Its annotation ``dns.pinnace.io/renew-time`` is
+brought up to date every ``resync`` (a write per minute, like a lease); a
+server deletes the other slices whose renewal is over ``3 * resync`` old
+(their server is gone: this compares two machines' clocks, with minutes of
+slack) and the single ``kube-dns`` slice older versions kept.
+:meth:`remove_own_slice` takes this server's slice away when it stops.
 
 Concurrency model: one task; pokes set an :class:`asyncio.Event`.
 """
@@ -26,8 +35,12 @@ Concurrency model: one task; pokes set an :class:`asyncio.Event`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from pinnace import aio
@@ -44,6 +57,7 @@ __all__ = [
     "desired_slice",
     "service_differences",
     "slice_differences",
+    "slice_name",
 ]
 
 log = logging.getLogger("pinnace.dns.addon")
@@ -51,6 +65,9 @@ log = logging.getLogger("pinnace.dns.addon")
 KUBE_DNS = "kube-dns"
 NAMESPACE = "kube-system"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+RENEW_TIME = "dns.pinnace.io/renew-time"
+#: a slice not renewed for this many resync periods belongs to a server that is gone
+STALE_AFTER_RESYNCS = 3
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 #: a label value (no "/" allowed), in the style of endpointslice-controller.k8s.io
 MANAGED_BY = "dns.pinnace.io"
@@ -83,13 +100,19 @@ def desired_service(service_ip: str) -> Obj:
     }
 
 
+def slice_name(advertise_ip: str, dns_port: int) -> str:
+    """This server's slice: ``kube-dns-10-0-0-1-53`` (the same after a restart)."""
+    address = ipaddress.ip_address(advertise_ip).exploded.replace(".", "-").replace(":", "-")
+    return f"{KUBE_DNS}-{address}-{dns_port}"
+
+
 def desired_slice(advertise_ip: str, dns_port: int, metrics_port: int) -> Obj:
     family = ipaddress.ip_address(advertise_ip).version
     return {
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
         "metadata": {
-            "name": KUBE_DNS,
+            "name": slice_name(advertise_ip, dns_port),
             "namespace": NAMESPACE,
             "labels": {SERVICE_NAME_LABEL: KUBE_DNS, MANAGED_BY_LABEL: MANAGED_BY},
         },
@@ -172,16 +195,19 @@ class AddonReconciler:
         dns_port: int,
         metrics_port: int,
         resync: float = 60.0,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
+        self._now = now
         self.service = desired_service(service_ip)
         self.slice = desired_slice(advertise_ip, dns_port, metrics_port)
+        self.slice_name = str(self.slice["metadata"]["name"])
         self.resync = resync
         self._wake = asyncio.Event()
         self._warned_ip: str | None = None
 
     def poke(self, obj: Obj) -> None:
-        """Informer hook: wake up if ``obj`` is one of the two objects."""
+        """Informer hook: wake up if ``obj`` is the Service or a kube-dns slice."""
         m = obj.get("metadata") or {}
         if m.get("namespace") != NAMESPACE:
             return
@@ -207,6 +233,30 @@ class AddonReconciler:
     async def ensure(self) -> None:
         await self._ensure_service()
         await self._ensure_slice()
+        await self._remove_stale_slices()
+
+    async def remove_own_slice(self) -> None:
+        """Take this server's endpoints out of the Service (on the way out)."""
+        with contextlib.suppress(NotFound):
+            await self.client.delete(ENDPOINTSLICES, self.slice_name, namespace=NAMESPACE)
+            log.info("deleted EndpointSlice kube-system/%s", self.slice_name)
+
+    async def _remove_stale_slices(self) -> None:
+        ours = await self.client.list(
+            ENDPOINTSLICES,
+            namespace=NAMESPACE,
+            label_selector=f"{SERVICE_NAME_LABEL}={KUBE_DNS},{MANAGED_BY_LABEL}={MANAGED_BY}",
+        )
+        oldest = self._now() - STALE_AFTER_RESYNCS * self.resync
+        for other in ours.get("items") or []:
+            name = _name(other)
+            if name == self.slice_name:
+                continue
+            if name != KUBE_DNS and _renew_time(other) >= oldest:
+                continue  # another live server's
+            with contextlib.suppress(NotFound):
+                await self.client.delete(ENDPOINTSLICES, name, namespace=NAMESPACE)
+                log.info("deleted EndpointSlice kube-system/%s (its server is gone)", name)
 
     async def _get(self, resource: Any, name: str) -> Obj | None:
         try:
@@ -242,20 +292,42 @@ class AddonReconciler:
             log.info("corrected Service kube-system/kube-dns", extra={"patch": patch})
 
     async def _ensure_slice(self) -> None:
-        cur = await self._get(ENDPOINTSLICES, KUBE_DNS)
+        name = self.slice_name
+        cur = await self._get(ENDPOINTSLICES, name)
         if cur is not None and cur.get("addressType") != self.slice["addressType"]:
-            await self.client.delete(ENDPOINTSLICES, KUBE_DNS, namespace=NAMESPACE)
+            await self.client.delete(ENDPOINTSLICES, name, namespace=NAMESPACE)
             cur = None
         if cur is None:
+            body = {**self.slice, "metadata": {**self.slice["metadata"]}}
+            body["metadata"]["annotations"] = {RENEW_TIME: _format(self._now())}
             try:
-                await self.client.create(ENDPOINTSLICES, self.slice, namespace=NAMESPACE)
-                log.info("created EndpointSlice kube-system/kube-dns")
+                await self.client.create(ENDPOINTSLICES, body, namespace=NAMESPACE)
+                log.info("created EndpointSlice kube-system/%s", name)
                 return
             except AlreadyExists:
-                cur = await self._get(ENDPOINTSLICES, KUBE_DNS)
+                cur = await self._get(ENDPOINTSLICES, name)
                 if cur is None:
                     return
         patch = slice_differences(cur, self.slice)
         if patch:
-            await self.client.patch(ENDPOINTSLICES, KUBE_DNS, patch, namespace=NAMESPACE)
-            log.info("corrected EndpointSlice kube-system/kube-dns", extra={"patch": patch})
+            log.info("correcting EndpointSlice kube-system/%s", name, extra={"patch": patch})
+        if patch or _renew_time(cur) < self._now() - self.resync / 2:
+            patch.setdefault("metadata", {})["annotations"] = {RENEW_TIME: _format(self._now())}
+            await self.client.patch(ENDPOINTSLICES, name, patch, namespace=NAMESPACE)
+
+
+def _name(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def _format(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _renew_time(obj: Obj) -> float:
+    """When the slice's server last renewed it (0: never, or unreadable)."""
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(RENEW_TIME)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

@@ -133,6 +133,10 @@ class ClusterDns:
                 addon_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await addon_task
+            if self.addon is not None:
+                # best effort: kube-proxy stops sending queries here at once
+                with contextlib.suppress(ApiError, OSError, TimeoutError):
+                    await asyncio.wait_for(self.addon.remove_own_slice(), 2.0)
             await self.server.close()
             await factory.stop()
             await runner.cleanup()

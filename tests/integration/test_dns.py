@@ -191,7 +191,10 @@ async def test_kube_dns_service_and_endpointslice(cluster_dns: tuple[Client, Clu
         ("dns-tcp", 53, "TCP"),
         ("metrics", 9153, "TCP"),
     ]
-    sl = await client.get(ENDPOINTSLICES, "kube-dns", namespace="kube-system")
+    assert d.addon is not None
+    name = d.addon.slice_name
+    assert name == f"kube-dns-127-0-0-1-{d.server.udp_address[1]}"
+    sl = await client.get(ENDPOINTSLICES, name, namespace="kube-system")
     assert sl["metadata"]["labels"]["kubernetes.io/service-name"] == "kube-dns"
     assert sl["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "dns.pinnace.io"
     assert [e["addresses"] for e in sl["endpoints"]] == [["127.0.0.1"]]
@@ -207,7 +210,7 @@ async def test_kube_dns_service_and_endpointslice(cluster_dns: tuple[Client, Clu
     # edits are undone, deletions recreated
     await client.patch(
         ENDPOINTSLICES,
-        "kube-dns",
+        name,
         {"ports": [{"name": "dns", "port": 1, "protocol": "UDP"}]},
         namespace="kube-system",
     )
@@ -219,7 +222,7 @@ async def test_kube_dns_service_and_endpointslice(cluster_dns: tuple[Client, Clu
         except NotFound:
             raise AssertionError("not recreated yet") from None
         assert s["spec"]["clusterIP"] == "10.96.0.10"
-        sl = await client.get(ENDPOINTSLICES, "kube-dns", namespace="kube-system")
+        sl = await client.get(ENDPOINTSLICES, name, namespace="kube-system")
         assert {p["port"] for p in sl["ports"] if p["name"] == "dns"} == {port}
 
     await eventually(healed)
@@ -233,3 +236,73 @@ async def test_kube_dns_service_and_endpointslice(cluster_dns: tuple[Client, Clu
         async with http.get(f"http://{host}:{mport}/metrics") as resp:
             text = await resp.text()
     assert "coredns_dns_requests_total{" in text
+
+
+def other_server_slice(name: str, renewed: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/service-name": "kube-dns",
+                "endpointslice.kubernetes.io/managed-by": "dns.pinnace.io",
+            },
+            "annotations": {"dns.pinnace.io/renew-time": renewed},
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.0.0.9"], "conditions": {"ready": True}}],
+        "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}],
+    }
+
+
+async def test_each_dns_server_keeps_its_own_slice(cluster_dns: tuple[Client, ClusterDns]) -> None:
+    """Several servers (HA on etcd) each keep a slice; the slices of servers
+    that stopped renewing theirs, and the single slice of older versions, go."""
+    client, d = cluster_dns
+    assert d.addon is not None
+    live = other_server_slice("kube-dns-10-0-0-9-53", "2999-01-01T00:00:00Z")
+    gone = other_server_slice("kube-dns-10-0-0-8-53", "2020-01-01T00:00:00Z")
+    legacy = other_server_slice("kube-dns", "2999-01-01T00:00:00Z")
+    for body in (live, gone, legacy):
+        await client.create(ENDPOINTSLICES, body, namespace="kube-system")
+
+    async def pruned() -> None:
+        items = (await client.list(ENDPOINTSLICES, namespace="kube-system"))["items"]
+        names = {i["metadata"]["name"] for i in items}
+        assert "kube-dns" not in names and "kube-dns-10-0-0-8-53" not in names, names
+
+    await eventually(pruned)
+    # the other live server's slice is left alone, and ours keeps being renewed
+    await client.get(ENDPOINTSLICES, "kube-dns-10-0-0-9-53", namespace="kube-system")
+    ours = await client.get(ENDPOINTSLICES, d.addon.slice_name, namespace="kube-system")
+    first = ours["metadata"]["annotations"]["dns.pinnace.io/renew-time"]
+
+    async def renewed() -> None:
+        sl = await client.get(ENDPOINTSLICES, d.addon.slice_name, namespace="kube-system")
+        assert sl["metadata"]["annotations"]["dns.pinnace.io/renew-time"] > first
+
+    await eventually(renewed)
+    await client.delete(ENDPOINTSLICES, "kube-dns-10-0-0-9-53", namespace="kube-system")
+
+
+async def test_a_stopping_dns_server_removes_its_slice(server: Server) -> None:
+    if server.storage:
+        pytest.skip("storage-independent: the SQLite run covers it")
+    async with Client.from_kubeconfig(str(server.kubeconfig)) as client:
+        config = DnsConfig(
+            listen_address="127.0.0.1", port=0, advertise_ip="127.0.0.2", upstreams=[],
+            metrics_port=0, addon_resync_seconds=0.5,
+        )  # fmt: skip
+        dns_ = ClusterDns(client, config)
+        ready = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(dns_.run(ready))
+        await asyncio.wait_for(ready.wait(), 30)
+        assert dns_.addon is not None
+        name = dns_.addon.slice_name
+        await client.get(ENDPOINTSLICES, name, namespace="kube-system")
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with pytest.raises(NotFound):
+            await client.get(ENDPOINTSLICES, name, namespace="kube-system")

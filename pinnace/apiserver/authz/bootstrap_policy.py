@@ -1118,9 +1118,10 @@ def pinnace_cluster_role_bindings() -> list[Obj]:
 
 
 def pinnace_namespace_roles() -> dict[str, list[Obj]]:
-    """The DNS add-on keeps the ``kube-dns`` Service and its EndpointSlice in
-    ``kube-system`` (create when missing, patch when different, delete the
-    slice when it has no address); creates cannot be limited by name."""
+    """The DNS add-on keeps the ``kube-dns`` Service and each server's
+    EndpointSlice for it in ``kube-system`` (create when missing, patch when
+    different, delete the slices of servers that are gone); creates cannot be
+    limited by name."""
     return {
         KUBE_SYSTEM: [
             role(
@@ -1129,13 +1130,9 @@ def pinnace_namespace_roles() -> dict[str, list[Obj]]:
                 [
                     rule("create", CORE, "services"),
                     rule("get patch", CORE, "services", names=(KUBE_DNS_NAME,)),
-                    rule("create", DISCOVERY, "endpointslices"),
-                    rule(
-                        "get patch delete",
-                        DISCOVERY,
-                        "endpointslices",
-                        names=(KUBE_DNS_NAME,),
-                    ),
+                    # one slice per DNS server (kube-dns-<address>-<port>), and
+                    # those of servers that are gone to delete
+                    rule("create get patch delete", DISCOVERY, "endpointslices"),
                 ],
             ),
         ]

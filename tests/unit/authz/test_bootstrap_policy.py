@@ -426,6 +426,7 @@ PROXY_CALLS: list[Call] = [
     *_rw("", "nodes", "list watch", ns=""),
 ]
 
+DNS_SLICE = "kube-dns-10-0-0-1-53"
 DNS_CALLS: list[Call] = [
     *_rw("", "services", "list watch", ns=""),
     *_rw("discovery.k8s.io", "endpointslices", "list watch", ns=""),
@@ -434,6 +435,7 @@ DNS_CALLS: list[Call] = [
     *_rw("", "services", "get patch", "kube-system", "kube-dns"),
     *_rw("discovery.k8s.io", "endpointslices", "create", ns="kube-system"),
     *_rw("discovery.k8s.io", "endpointslices", "get patch delete", "kube-system", "kube-dns"),
+    *_rw("discovery.k8s.io", "endpointslices", "get patch delete", "kube-system", DNS_SLICE),
 ]
 
 
@@ -475,6 +477,7 @@ def test_components_get_no_more_than_they_need() -> None:
     dns = "system:serviceaccount:kube-system:coredns"
     assert _denied(dns, (), _rw("", "services", "patch", "default", "kube-dns")) != []
     assert _denied(dns, (), _rw("", "services", "patch", "kube-system", "other")) != []
+    assert _denied(dns, (), _rw("discovery.k8s.io", "endpointslices", "patch", "default")) != []
     assert _denied("someone", (), _rw("", "pods", "list")) != []
 
 

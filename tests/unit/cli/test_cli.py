@@ -341,6 +341,40 @@ def test_where_the_scheduler_runs(argv: list[str], in_process: bool, tmp_path: P
         assert cmd[cmd.index("-v") + 1] == "4"
 
 
+@pytest.mark.parametrize(
+    ("argv", "elected"),
+    [
+        (["server"], False),
+        (["server", "--storage", "etcd://127.0.0.1:2379"], True),
+        (["server", "--storage", "etcd://127.0.0.1:2379", "--no-leader-elect"], False),
+        (["server", "--leader-elect"], True),
+        (["up", "--scheduler-process", "--storage", "etcd://127.0.0.1:2379"], True),
+        (["up", "--scheduler-in-process"], False),
+    ],
+)
+def test_leader_election_of_the_servers_components(
+    argv: list[str], elected: bool, tmp_path: Path
+) -> None:
+    from pinnace.cli.childproc import ChildComponent
+    from pinnace.cli.components import (
+        ControllerManagerComponent,
+        SchedulerComponent,
+        server_components,
+    )
+    from pinnace.cli.main import build_parser, config_from_args
+
+    args = build_parser({}).parse_args([*argv, "--data-dir", str(tmp_path)])
+    comps = {c.name: c for c in server_components(config_from_args(args))}
+    cm = comps["controller-manager"]
+    assert isinstance(cm, ControllerManagerComponent) and cm.leader_elect is elected
+    sched = comps["scheduler"]
+    if isinstance(sched, SchedulerComponent):
+        assert sched.leader_elect is elected
+    else:
+        assert isinstance(sched, ChildComponent)
+        assert ("--leader-elect" in sched.command) is elected
+
+
 def test_node_flags_reach_the_kubelet_and_proxy_configs(tmp_path: Path) -> None:
     from pinnace.cli.components import server_components
     from pinnace.cli.main import build_parser, config_from_args

@@ -1,0 +1,185 @@
+"""Two ``pinnace server`` processes on one etcd cluster (the HA setup of
+docs/getting-started.md): their controller managers and schedulers are
+leader-elected by default on etcd, so one of each works at a time, the pods
+a ReplicaSet asks for are created once, and when the leader's server stops the
+other server's copies take over."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster import RawClient, Server, free_dns_port, free_port, wait_until
+from tests.etcd_cluster import EtcdCluster, etcd_available
+
+#: what docs/getting-started.md says to copy from the first server
+SHARED_FILES = ("pki/ca.crt", "pki/ca.key", "pki/service-account.key", "node-token")
+CM_LEASE = "acquired lease kube-system/kube-controller-manager"
+SCHED_LEASE = "acquired lease kube-system/kube-scheduler"
+
+
+def dns_flags() -> list[str]:
+    """Cluster DNS on ports of its own (each server runs one)."""
+    return ["--dns-port", str(free_dns_port()), "--dns-metrics-port", str(free_port())]
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+    if not etcd_available():
+        pytest.skip("/usr/bin/etcd is not installed (scripts/setup installs etcd-server)")
+    d: Path = tmp_path_factory.mktemp("ha")
+    cluster = EtcdCluster(d / "etcd", size=1)
+    cluster.start()
+    storage = "etcd://" + ",".join(cluster.endpoints)
+    started: list[Server] = []
+    try:
+        first = Server(d / "a", storage=storage, extra_args=dns_flags()).start()
+        started.append(first)
+        # the second server shares the first one's secrets, as the docs tell
+        (d / "b" / "pki").mkdir(parents=True)
+        for name in SHARED_FILES:
+            shutil.copy(d / "a" / name, d / "b" / name)
+        started.append(Server(d / "b", storage=storage, extra_args=dns_flags()).start())
+        yield started
+    finally:
+        for s in started:
+            s.stop()
+        cluster.stop()
+
+
+def leaders(servers: list[Server], line: str) -> list[Server]:
+    return [s for s in servers if s.proc is not None and line in s.log()]
+
+
+def lease_holder(server: Server, name: str) -> str:
+    lease = json.loads(kubectl(server, "get", "lease", "-n", "kube-system", name, "-o", "json"))
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+REPLICASET = {
+    "apiVersion": "apps/v1",
+    "kind": "ReplicaSet",
+    "metadata": {"name": "ha", "namespace": "default"},
+    "spec": {
+        "replicas": 3,
+        "selector": {"matchLabels": {"app": "ha"}},
+        "template": {
+            "metadata": {"labels": {"app": "ha"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        },
+    },
+}
+
+NODE = {
+    "apiVersion": "v1",
+    "kind": "Node",
+    "metadata": {"name": "ha-node", "labels": {"kubernetes.io/hostname": "ha-node"}},
+}
+
+
+def kubectl(server: Server, *args: str, input: str | None = None) -> str:
+    return server.kubectl(*args, input=input).stdout
+
+
+def pod_names(server: Server) -> list[str]:
+    return sorted(kubectl(server, "get", "pods", "-l", "app=ha", "-o", "name").split())
+
+
+def test_one_controller_manager_and_one_scheduler_lead(servers: list[Server]) -> None:
+    cm = wait_until("a controller manager leads", lambda: leaders(servers, CM_LEASE))
+    sched = wait_until("a scheduler leads", lambda: leaders(servers, SCHED_LEASE))
+    assert len(cm) == 1 and len(sched) == 1
+    a, b = servers
+    assert lease_holder(a, "kube-controller-manager") == lease_holder(b, "kube-controller-manager")
+    assert lease_holder(a, "kube-scheduler")
+
+
+def test_replicaset_pods_are_created_once(servers: list[Server]) -> None:
+    a, b = servers
+    a.kubectl("apply", "-f", "-", input=json.dumps(REPLICASET))
+    wait_until("3 pods", lambda: len(pod_names(b)) == 3)
+    # two unelected ReplicaSet controllers would each have made 3: give a
+    # second one time to act, then count the pods ever created
+    wait_until(
+        "the ReplicaSet's status",
+        lambda: kubectl(b, "get", "rs", "ha", "-o", "jsonpath={.status.replicas}") == "3",
+    )
+    events = kubectl(
+        b, "get", "events", "--field-selector", "involvedObject.name=ha,reason=SuccessfulCreate",
+        "-o", "json",
+    )  # fmt: skip
+    created = sum(int(e.get("count") or 1) for e in json.loads(events)["items"])
+    assert created == 3
+    assert len(pod_names(a)) == 3
+
+
+def test_credentials_from_one_server_work_on_the_other(servers: list[Server]) -> None:
+    a, b = servers
+    token = kubectl(a, "create", "token", "default", "-n", "default").strip()
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+    for server in (a, b):
+        status, body = RawClient(server).json(
+            "POST", path, review, headers={"Authorization": f"Bearer {token}"}, anonymous=True
+        )
+        assert status == 201, body
+        assert body["status"]["userInfo"]["username"] == "system:serviceaccount:default:default"
+    assert (a.data_dir / "node-token").read_text() == (b.data_dir / "node-token").read_text()
+
+
+def dns_slices(server: Server) -> dict[str, str]:
+    """The kube-dns EndpointSlices: name → resourceVersion."""
+    out = kubectl(
+        server, "get", "endpointslices", "-n", "kube-system",
+        "-l", "kubernetes.io/service-name=kube-dns", "-o", "json",
+    )  # fmt: skip
+    items = json.loads(out)["items"]
+    return {i["metadata"]["name"]: i["metadata"]["resourceVersion"] for i in items}
+
+
+def test_each_servers_dns_keeps_a_slice_without_fighting(servers: list[Server]) -> None:
+    a, _ = servers
+    slices = wait_until("two kube-dns slices", lambda: len(s := dns_slices(a)) == 2 and s)
+    # servers that overwrote one shared slice would keep changing it
+    time.sleep(3)
+    assert dns_slices(a) == slices
+
+
+def test_the_other_server_takes_over_when_the_leader_stops(servers: list[Server]) -> None:
+    (cm_leader,) = leaders(servers, CM_LEASE)
+    (sched_leader,) = leaders(servers, SCHED_LEASE)
+    for s in {id(cm_leader): cm_leader, id(sched_leader): sched_leader}.values():
+        if s.proc is not None:
+            s.stop()
+    (survivor,) = [s for s in servers if s.proc is not None]
+    wait_until("the survivor's controller manager leads", lambda: CM_LEASE in survivor.log())
+    wait_until("the survivor's scheduler leads", lambda: SCHED_LEASE in survivor.log())
+    survivor.kubectl("scale", "rs", "ha", "--replicas", "5")
+    wait_until("5 pods", lambda: len(pod_names(survivor)) == 5)
+    survivor.kubectl("apply", "-f", "-", input=json.dumps(NODE))
+    status = {
+        "status": {
+            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+        }
+    }
+    survivor.kubectl(
+        "patch", "node", "ha-node", "--subresource=status", "--type=merge",
+        "-p", json.dumps(status),
+    )  # fmt: skip
+    assert len(dns_slices(survivor)) == 1  # the stopped server took its slice away
+    wait_until(
+        "the pods scheduled",
+        lambda: (
+            kubectl(
+                survivor, "get", "pods", "-l", "app=ha", "-o", "jsonpath={.items[*].spec.nodeName}"
+            ).split()
+            == ["ha-node"] * 5
+        ),
+    )
