@@ -18,7 +18,9 @@ Versions of one object: the informer hands over the cached version an event
 replaces (:meth:`CacheCompactor.transform_with_previous`), and every part that
 did not change (for a pod's status update: metadata, spec, most of the status)
 is taken from it, path by path, without touching the table. So five updates
-of one pod do not count as five sightings of its unique parts.
+of one pod do not count as five sightings of its unique parts. A top-level
+part equal to the previous one as a whole (a pod's spec in a status update)
+is found by one C-level ``==`` and taken without walking it.
 
 How equality is decided: a node's children are made shared first, so a
 container node equals a canonical one exactly when they have the same keys
@@ -115,8 +117,13 @@ class CacheCompactor:
         self._used = set()
         self._local = {}
         try:
+            rest = obj
+            if type(previous) is dict:
+                rest = self._keep_unchanged(obj, previous)
             # the object itself is never shared (its name and uid are its own)
-            self._children(obj, previous)
+            self._children(rest, previous)
+            if rest is not obj:
+                obj.update(rest)
         finally:
             self._used = set()
             self._local = {}
@@ -125,6 +132,27 @@ class CacheCompactor:
         return obj
 
     # --- the walk ------------------------------------------------------------------------
+
+    def _keep_unchanged(self, obj: Obj, previous: Obj) -> Obj:
+        """Put back the top-level parts of ``previous`` that equal ``obj``'s (a
+        pod's spec in a status update), found with the C-level deep ``==``
+        instead of the walk; return the parts left to walk (``obj`` itself when
+        nothing was kept). ``==`` takes ``1`` for ``True``: the same field of
+        two versions of one object has one schema type, so that never happens
+        here. The containers of a kept part were placed when ``previous`` was
+        compacted; they are marked used so that the walk of the other parts
+        never places one of them a second time in this object."""
+        kept: set[str] = set()
+        for k, v in obj.items():
+            if type(v) is dict or type(v) is list:
+                ov = previous.get(k)
+                if type(ov) is type(v) and ov == v:
+                    obj[k] = ov
+                    _add_container_ids(ov, self._used)
+                    kept.add(k)
+        if not kept:
+            return obj
+        return {k: v for k, v in obj.items() if k not in kept}
 
     def _children(self, node: dict[str, Any] | list[Any], old: object) -> int:
         """Make the children of ``node`` shared (in place): the same child of
@@ -250,6 +278,17 @@ def _refcount_baselines() -> tuple[int, int]:
 
 
 _ONLY_TABLE, _ONLY_STRINGS = _refcount_baselines()
+
+
+def _add_container_ids(node: Any, ids: set[int]) -> None:
+    """Add the ids of ``node`` and of every dict and list inside it to ``ids``."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        ids.add(id(n))
+        for v in n.values() if type(n) is dict else n:
+            if type(v) is dict or type(v) is list:
+                stack.append(v)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -256,70 +256,82 @@ def _max_restarts(pod: Obj) -> tuple[int, int]:
     return regular, sidecar
 
 
-def _log_rank_diff(t1: datetime, t2: datetime, now: datetime) -> int:
-    """upstream ``logarithmicRankDiff`` (durations in nanoseconds, log2 buckets)."""
-
-    def rank(t: datetime) -> int:
-        d = (now - t).total_seconds() * 1e9
-        return int(math.log2(d)) if d > 0 else -1
-
-    return rank(t1) - rank(t2)
+def _log_rank(t: datetime, now: datetime) -> int:
+    """upstream ``logarithmicRankDiff``'s bucket of ``t``: log2 of its age in
+    nanoseconds (-1 when not in the past)."""
+    d = (now - t).total_seconds() * 1e9
+    return int(math.log2(d)) if d > 0 else -1
 
 
-def _time_less(t1: datetime | None, t2: datetime | None, now: datetime, u1: str, u2: str) -> bool:
-    """Empty < more recent < older; with log-scale buckets and uid tie-break."""
+@dataclass(slots=True)
+class _RankFacts:
+    """What ``ActivePodsWithRanks.Less`` looks at, read from a pod once (a sort
+    of N pods compares O(N log N) pairs; reading and parsing the pods' fields
+    in every comparison cost more than the rest of a ReplicaSet sync)."""
+
+    #: steps 1-5 as one tuple ordered like Less: unassigned first, then
+    #: Pending < Unknown < Running, not ready first, lower deletion cost
+    #: first, more related pods on the node first
+    prefix: tuple[bool, int, bool, int, int]
+    ready: bool
+    ready_time: datetime | None
+    ready_rank: int
+    #: more restarts first: (-regular, -sidecar)
+    restarts: tuple[int, int]
+    created: datetime | None
+    created_rank: int
+    uid: str
+
+    @classmethod
+    def of(cls, pod: Obj, rank: int, now: datetime) -> _RankFacts:
+        meta = pod.get("metadata") or {}
+        ready = is_pod_ready(pod)
+        ready_time = pod_ready_time(pod) if ready else None
+        created = parse_time(meta.get("creationTimestamp"))
+        regular, sidecar = _max_restarts(pod)
+        return cls(
+            prefix=(
+                bool((pod.get("spec") or {}).get("nodeName")),
+                _PHASE_ORDINAL.get((pod.get("status") or {}).get("phase") or "", 0),
+                ready,
+                _deletion_cost(pod),
+                -rank,
+            ),
+            ready=ready,
+            ready_time=ready_time,
+            ready_rank=_log_rank(ready_time, now) if ready_time is not None else 0,
+            restarts=(-regular, -sidecar),
+            created=created,
+            created_rank=_log_rank(created, now) if created is not None else 0,
+            uid=str(meta.get("uid") or ""),
+        )
+
+
+def _time_cmp(t1: datetime | None, r1: int, u1: str, t2: datetime | None, r2: int, u2: str) -> int:
+    """Two different times: empty < more recent < older, in log-scale buckets
+    (``r``), the uid breaking ties within a bucket."""
     if t1 is None or t2 is None:
-        return t1 is None  # afterOrZero
-    d = _log_rank_diff(t1, t2, now)
-    if d == 0:
-        return u1 < u2
-    return d < 0
+        return -1 if t1 is None else 1  # afterOrZero
+    if r1 != r2:
+        return -1 if r1 < r2 else 1
+    return -1 if u1 < u2 else (1 if u2 < u1 else 0)
 
 
-def _rank_less(a: tuple[Obj, int], b: tuple[Obj, int], now: datetime) -> bool:
-    """``ActivePodsWithRanks.Less``: True when ``a`` should be deleted before ``b``."""
-    pa, ra = a
-    pb, rb = b
-    na = (pa.get("spec") or {}).get("nodeName") or ""
-    nb = (pb.get("spec") or {}).get("nodeName") or ""
-    # 1. unassigned < assigned
-    if na != nb and (not na or not nb):
-        return not na
-    # 2. Pending < Unknown < Running
-    oa = _PHASE_ORDINAL.get((pa.get("status") or {}).get("phase") or "", 0)
-    ob = _PHASE_ORDINAL.get((pb.get("status") or {}).get("phase") or "", 0)
-    if oa != ob:
-        return oa < ob
-    # 3. not ready < ready
-    ya, yb = is_pod_ready(pa), is_pod_ready(pb)
-    if ya != yb:
-        return not ya
-    # 4. lower pod-deletion-cost < higher
-    ca, cb = _deletion_cost(pa), _deletion_cost(pb)
-    if ca != cb:
-        return ca < cb
-    # 5. doubled up (more related pods on the node) < not doubled up
-    if ra != rb:
-        return ra > rb
-    ua = str((pa.get("metadata") or {}).get("uid") or "")
-    ub = str((pb.get("metadata") or {}).get("uid") or "")
-    # 6. ready for less time < more time
-    if ya and yb:
-        ta, tb = pod_ready_time(pa), pod_ready_time(pb)
-        if ta != tb:
-            return _time_less(ta, tb, now, ua, ub)
-    # 7. more restarts < fewer
-    xa, xb = _max_restarts(pa), _max_restarts(pb)
-    if xa[0] != xb[0]:
-        return xa[0] > xb[0]
-    if xa[1] != xb[1]:
-        return xa[1] > xb[1]
+def _rank_cmp(a: _RankFacts, b: _RankFacts) -> int:
+    """``ActivePodsWithRanks.Less`` as a comparison: negative when ``a`` should
+    be deleted before ``b``."""
+    if a.prefix != b.prefix:
+        return -1 if a.prefix < b.prefix else 1
+    # 6. both ready (the prefix holds equal readiness): ready for less time first
+    if a.ready and a.ready_time != b.ready_time:
+        return _time_cmp(a.ready_time, a.ready_rank, a.uid, b.ready_time, b.ready_rank, b.uid)
+    # 7. more restarts first
+    if a.restarts != b.restarts:
+        return -1 if a.restarts < b.restarts else 1
     # 8. empty creation time < newer < older
-    ta = parse_time((pa.get("metadata") or {}).get("creationTimestamp"))
-    tb = parse_time((pb.get("metadata") or {}).get("creationTimestamp"))
-    if ta != tb:
-        return _time_less(ta, tb, now, ua, ub)
-    return False
+    if a.created != b.created:
+        return _time_cmp(a.created, a.created_rank, a.uid, b.created, b.created_rank, b.uid)
+    return 0
 
 
 def pods_to_delete(
@@ -335,17 +347,13 @@ def pods_to_delete(
         if is_pod_active(p):
             n = (p.get("spec") or {}).get("nodeName") or ""
             on_node[n] = on_node.get(n, 0) + 1
-    ranked = [(p, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0)) for p in pods]
-
-    def cmp(a: tuple[Obj, int], b: tuple[Obj, int]) -> int:
-        if _rank_less(a, b, now):
-            return -1
-        if _rank_less(b, a, now):
-            return 1
-        return 0
-
-    ranked.sort(key=cmp_to_key(cmp))  # stable, like Go's sort.Sort is not — close enough
-    return [p for p, _ in ranked[:diff]]
+    ranked = [
+        (_RankFacts.of(p, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0), now), p)
+        for p in pods
+    ]
+    facts_key = cmp_to_key(_rank_cmp)
+    ranked.sort(key=lambda pair: facts_key(pair[0]))  # stable, like Go's sort.Sort is not
+    return [p for _, p in ranked[:diff]]
 
 
 # --- controller references ------------------------------------------------------------
@@ -447,9 +455,23 @@ class RefManager:
         first adoption/release error after trying all of them."""
         claimed: list[Obj] = []
         errors: list[BaseException] = []
+        # Cached objects of one controller share their labels dict (the
+        # informer's CacheCompactor), so the selector runs once per distinct
+        # dict; the objects are alive for the whole loop, so ids are stable.
+        matches: dict[int, bool] = {}
         for obj in objs:
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            match = matches.get(id(labels))
+            if match is None:
+                match = matches[id(labels)] = self.selector.matches(labels)
+            ref = controller_ref_of(obj)
+            if ref is not None and ref.get("uid") == self.uid and match:
+                claimed.append(obj)  # the common case: ours, no request to make
+                continue
+            if ref is not None and ref.get("uid") != self.uid:
+                continue  # someone else's
             try:
-                mine = await self._claim_one(resource, obj)
+                mine = await self._claim_one(resource, obj, match)
                 if mine is not None:
                     claimed.append(mine)
             except (ApiError, ValueError) as e:
@@ -458,15 +480,15 @@ class RefManager:
             raise errors[0]
         return claimed
 
-    async def _claim_one(self, resource: ResourceLike, obj: Obj) -> Obj | None:
-        """``obj`` (or, once adopted, its fresh copy) if ours; None otherwise."""
+    async def _claim_one(self, resource: ResourceLike, obj: Obj, match: bool) -> Obj | None:
+        """``obj`` (or, once adopted, its fresh copy) if ours; None otherwise.
+        ``match``: the selector matches ``obj``'s labels."""
         m = obj.get("metadata") or {}
-        labels = m.get("labels") or {}
         ref = controller_ref_of(obj)
         if ref is not None:
             if ref.get("uid") != self.uid:
                 return None  # someone else's
-            if self.selector.matches(labels):
+            if match:
                 return obj
             if self.deleting:
                 return None
@@ -475,7 +497,7 @@ class RefManager:
             except NotFound:
                 pass
             return None
-        if self.deleting or not self.selector.matches(labels):
+        if self.deleting or not match:
             return None
         if m.get("deletionTimestamp"):
             return None

@@ -449,14 +449,28 @@ class ReplicaSetController(Controller):
         mrs = _int(spec.get("minReadySeconds"))
         now = self.clock.wall()
         fully = ready = available = 0
+        # Cached pods of one template share their labels dict, and pods whose
+        # conditions are equal share that list (the informer's
+        # CacheCompactor): each distinct one is looked at once per pass.
+        labelled: dict[int, bool] = {}
+        readiness: dict[int, tuple[bool, bool]] = {}
         for p in pods:
             labels = (p.get("metadata") or {}).get("labels") or {}
-            if all(labels.get(k) == v for k, v in template_labels.items()):
-                fully += 1
-            if is_pod_ready(p):
-                ready += 1
-                if is_pod_available(p, mrs, now):
-                    available += 1
+            full = labelled.get(id(labels))
+            if full is None:
+                full = labelled[id(labels)] = all(
+                    labels.get(k) == v for k, v in template_labels.items()
+                )
+            fully += full
+            conditions = (p.get("status") or {}).get("conditions")
+            flags = readiness.get(id(conditions))
+            if flags is None:
+                is_ready = is_pod_ready(p)
+                flags = (is_ready, is_ready and is_pod_available(p, mrs, now))
+                if conditions is not None:
+                    readiness[id(conditions)] = flags
+            ready += flags[0]
+            available += flags[1]
         status: Obj = {"replicas": len(pods)}
         for name, value in (
             ("fullyLabeledReplicas", fully),

@@ -182,6 +182,31 @@ def test_unchanged_parts_of_the_previous_version_are_reused_without_the_table() 
     assert len(c) == 0
 
 
+def test_a_kept_part_and_a_walked_part_never_share_a_node() -> None:
+    """The spec kept whole from the previous version holds a shared node; an
+    equal node in the changed metadata stays a copy of its own."""
+    c = CacheCompactor()
+
+    def obj(app: str) -> Obj:
+        return loads(
+            b'{"spec":{"selector":{"app":"web"}},'
+            b'"metadata":{"name":"o","labels":{"app":"' + app.encode() + b'"}}}'
+        )
+
+    for i in range(3):  # make {"app": "web"} a shared node
+        c(loads(b'{"metadata":{"name":"x%d"},"data":{"app":"web"}}' % i))
+    v1 = c.transform_with_previous(obj("db"), None)
+    assert v1["spec"]["selector"] is c(loads(b'{"data":{"app":"web"}}'))["data"]
+    # the labels change to what the kept spec's selector (a shared node) holds
+    v2 = c.transform_with_previous(obj("web"), v1)
+    assert v2["spec"] is v1["spec"]
+    assert v2["metadata"]["labels"] == v2["spec"]["selector"]
+    assert v2["metadata"]["labels"] is not v2["spec"]["selector"]
+    d = copy.deepcopy(v2)
+    d["metadata"]["labels"]["tier"] = "db"
+    assert d["spec"]["selector"] == {"app": "web"}
+
+
 async def test_an_informer_gives_the_compactor_the_cached_version(
     client: Client, fake_api: FakeApiServer
 ) -> None:

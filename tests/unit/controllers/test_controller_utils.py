@@ -190,6 +190,39 @@ def test_recently_ready_first_in_log_buckets() -> None:
     )
 
 
+def test_same_bucket_ready_times_go_by_uid_equal_ones_by_restarts() -> None:
+    # 11:59:00 and 11:59:10 fall in one log2 bucket (about 60 s old): the uid
+    # decides, not restarts; equal times (same second) fall through to restarts
+    in_bucket = [
+        pod("b", ready_at="2025-01-01T11:59:00Z", restarts=5),
+        pod("a", ready_at="2025-01-01T11:59:10Z"),
+    ]
+    assert first(in_bucket) == "a"
+    same_second = [pod("a", restarts=1), pod("b", restarts=4), pod("c", restarts=2)]
+    names = [p["metadata"]["name"] for p in pods_to_delete(same_second, same_second, 2, NOW)]
+    assert names == ["b", "c"]
+
+
+def test_every_step_in_one_ranking() -> None:
+    pods = [
+        pod("created-old", created="2025-01-01T01:00:00Z"),
+        pod("created-new", created="2025-01-01T11:00:00Z"),
+        pod("restarted", restarts=2),
+        pod("ready-recently", ready_at="2025-01-01T11:59:00Z"),
+        pod("costly", cost=10, node="n9"),
+        pod("cheap", cost=-10, node="n8"),
+        pod("not-ready", ready=False),
+        pod("unknown", phase="Unknown", ready=False),
+        pod("pending", phase="Pending", ready=False),
+        pod("unassigned", node="", phase="Pending", ready=False),
+    ]
+    order = [p["metadata"]["name"] for p in pods_to_delete(pods[::-1], pods, len(pods) - 1, NOW)]
+    assert order == [
+        "unassigned", "pending", "unknown", "not-ready", "cheap",
+        "ready-recently", "restarted", "created-new", "created-old",
+    ]  # fmt: skip
+
+
 def test_more_restarts_first() -> None:
     assert first([pod("a"), pod("b", restarts=3)]) == "b"
 
