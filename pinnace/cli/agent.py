@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from pinnace.cli.logs import setup_logging
 
 __all__ = ["add_agent_command", "add_node_flags", "kubelet_config_from_args"]
 
 log = logging.getLogger("pinnace.cli")
+
+T = TypeVar("T")
 
 DEFAULT_AGENT_DIR = "/var/lib/pinnace/agent"
 
@@ -186,7 +190,12 @@ def add_agent_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     g = agent.add_argument_group("cluster")
     g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig to join with")
-    g.add_argument("--server", metavar="URL", help="API server URL (with --token)")
+    g.add_argument(
+        "--server",
+        metavar="URL[,URL...]",
+        help="API server URL (with --token); list every server of a cluster whose servers "
+        "share one etcd, and the agent moves to the next when one is unreachable",
+    )
     g.add_argument(
         "--token",
         metavar="TOKEN",
@@ -230,8 +239,36 @@ def _node_name(kubelet_config: object) -> str:
     return kubelet_config.node_name
 
 
+def server_urls(text: str) -> list[str]:
+    """``--server``: one URL, or several separated by commas."""
+    urls = [u.strip().rstrip("/") for u in text.split(",") if u.strip()]
+    if not urls:
+        raise ValueError("--server needs a URL")
+    return urls
+
+
+async def first_answer(servers: list[str], call: Callable[[str], Awaitable[T]]) -> tuple[str, T]:
+    """``call(server)`` on each server in turn until one answers: (that
+    server, its answer). A server that fails (unreachable, or refusing) is
+    logged and the next one tried; the last one's error is raised."""
+    import aiohttp
+
+    from pinnace.client.jointoken import JoinTokenError
+
+    for i, server in enumerate(servers):
+        try:
+            return server, await call(server)
+        except (OSError, aiohttp.ClientError, JoinTokenError) as e:
+            if i + 1 == len(servers):
+                raise
+            log.warning("joining through %s failed (%s); trying %s", server, e, servers[i + 1])
+    raise ValueError("no server to join through")
+
+
 def _cmd_agent(args: argparse.Namespace) -> int:
     import asyncio
+
+    import aiohttp
 
     setup_logging(verbosity=args.v, log_format=args.log_format)
     from pinnace.cli.main import _run_until_signal
@@ -252,25 +289,31 @@ def _cmd_agent(args: argparse.Namespace) -> int:
             )
 
             token = JoinToken.parse(args.token)
-            ca = asyncio.run(fetch_cluster_ca(args.server, token))
-            # the token only buys the node its own certificate: from then on the
-            # agent (kubelet and kube-proxy) acts as system:node:<name>
-            cert, key = asyncio.run(
-                fetch_node_credentials(
-                    args.server,
-                    token,
-                    ca,
-                    _node_name(config),
-                    node_password(root / "node-password"),
+            servers = server_urls(args.server)
+
+            async def join(server: str) -> tuple[bytes, bytes, bytes]:
+                ca = await fetch_cluster_ca(server, token)
+                # the token only buys the node its own certificate: from then
+                # on the agent (kubelet and kube-proxy) acts as system:node:<name>
+                cert, key = await fetch_node_credentials(
+                    server, token, ca, _node_name(config), node_password(root / "node-password")
                 )
-            )
+                return ca, cert, key
+
+            primary, (ca, cert, key) = asyncio.run(first_answer(servers, join))
             client_config = ClientConfig(
-                server=args.server, ca_data=ca, cert_data=cert, key_data=key, qps=50, burst=100
+                server=primary,
+                fallback_servers=tuple(u for u in servers if u != primary),
+                ca_data=ca,
+                cert_data=cert,
+                key_data=key,
+                qps=50,
+                burst=100,
             )
         else:
             log.error("pinnace agent: give --kubeconfig FILE, or --server URL and --token TOKEN")
             return 2
-    except (ConfigError, OSError, TypeError, ValueError) as e:
+    except (ConfigError, OSError, TypeError, ValueError, aiohttp.ClientError) as e:
         log.error("pinnace agent: %s", e)
         return 1
     _limit_malloc_arenas()

@@ -51,6 +51,9 @@ class ClientConfig:
     """
 
     server: str
+    #: more API servers of the same cluster (same CA), tried in turn when
+    #: the current one cannot be connected to (``pinnace agent --server A,B``)
+    fallback_servers: tuple[str, ...] = ()
     ca_data: bytes | None = None
     ca_file: str | None = None
     cert_data: bytes | None = None

@@ -15,6 +15,10 @@ client certificate/key, or a bearer token). A ``server`` of the form
 ``unix:///path`` selects plain HTTP over that Unix socket instead: the API
 server's loopback listener for the components running in its own process
 (same handler chain and bearer-token authentication, no TCP or TLS).
+With ``ClientConfig.fallback_servers`` (several servers sharing one etcd),
+a request that cannot connect to the current server (so nothing was sent)
+goes to the next one, which then stays current: a node agent outlives the
+server it joined through.
 
 The components in the server's own process reach that socket through
 :class:`~pinnace.client.loopback.LoopbackTransport` instead, a small
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import asyncio.sslproto
 import contextlib
+import logging
 import os
 import ssl
 import tempfile
@@ -41,6 +46,8 @@ import aiohttp
 import orjson
 
 from pinnace.client.config import ClientConfig
+
+log = logging.getLogger("pinnace.client.transport")
 
 __all__ = [
     "AiohttpTransport",
@@ -246,6 +253,12 @@ class AiohttpTransport:
         if self._base.startswith(UNIX_SCHEME):
             self._unix_path = self._base[len(UNIX_SCHEME) :]
             self._base = "http://localhost"
+        # the servers to fail over between (one unless fallback_servers):
+        # requests go to the current one; when it cannot be connected to
+        # (nothing was sent), the next one is tried, and stays current
+        self._bases = [self._base] + [
+            u.rstrip("/") for u in config.fallback_servers if self._unix_path is None
+        ]
         self._ssl: ssl.SSLContext | None = (
             build_ssl_context(config) if self._base.startswith("https:") else None
         )
@@ -319,21 +332,36 @@ class AiohttpTransport:
         session = self._get_session()
         if timeout is None:
             timeout = self.config.timeout
-        try:
-            async with (
-                self._slots(),
-                session.request(
-                    method, self._base + path, **self._kwargs(params, headers, body, timeout)
-                ) as resp,
-            ):
-                data = await resp.read()
-                return Response(
-                    status=resp.status,
-                    body=data,
-                    headers={k.lower(): v for k, v in resp.headers.items()},
-                )
-        except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as e:
-            raise TransportError(f"{method} {path}: {e!r}") from e
+        for attempt in range(len(self._bases)):
+            base = self._base
+            try:
+                async with (
+                    self._slots(),
+                    session.request(
+                        method, base + path, **self._kwargs(params, headers, body, timeout)
+                    ) as resp,
+                ):
+                    data = await resp.read()
+                    return Response(
+                        status=resp.status,
+                        body=data,
+                        headers={k.lower(): v for k, v in resp.headers.items()},
+                    )
+            except aiohttp.ClientConnectorError as e:
+                if attempt + 1 == len(self._bases):
+                    raise TransportError(f"{method} {path}: {e!r}") from e
+                self._fail_over(base, e)
+            except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as e:
+                raise TransportError(f"{method} {path}: {e!r}") from e
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _fail_over(self, failed: str, error: BaseException) -> None:
+        """``failed`` could not be connected to: make the next server current
+        (unless a concurrent request already moved on)."""
+        if self._base != failed:
+            return
+        self._base = self._bases[(self._bases.index(failed) + 1) % len(self._bases)]
+        log.warning("API server %s unreachable (%s); using %s", failed, error, self._base)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -347,12 +375,21 @@ class AiohttpTransport:
         timeout: float | None = None,
     ) -> AsyncIterator[StreamResponse]:
         session = self._get_session()
-        try:
-            resp = await session.request(
-                method, self._base + path, **self._kwargs(params, headers, body, timeout)
-            )
-        except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as e:
-            raise TransportError(f"{method} {path}: {e!r}") from e
+        for attempt in range(len(self._bases)):
+            base = self._base
+            try:
+                resp = await session.request(
+                    method, base + path, **self._kwargs(params, headers, body, timeout)
+                )
+                break
+            except aiohttp.ClientConnectorError as e:
+                if attempt + 1 == len(self._bases):
+                    raise TransportError(f"{method} {path}: {e!r}") from e
+                self._fail_over(base, e)
+            except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as e:
+                raise TransportError(f"{method} {path}: {e!r}") from e
+        else:
+            raise AssertionError("unreachable")  # the loop breaks or raises
         try:
             yield _AiohttpStream(resp)
         finally:

@@ -6,6 +6,8 @@ other server's copies take over."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import shutil
 import time
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pinnace.client import PODS, Client, ClientConfig
 from tests.cluster import RawClient, Server, free_dns_port, free_port, wait_until
 from tests.etcd_cluster import EtcdCluster, etcd_available
 
@@ -132,6 +135,16 @@ def test_credentials_from_one_server_work_on_the_other(servers: list[Server]) ->
     assert (a.data_dir / "node-token").read_text() == (b.data_dir / "node-token").read_text()
 
 
+async def list_pods_failing_over(stopped: Server, survivor: Server) -> int:
+    """How many ``app=ha`` pods a client of ``stopped`` (with ``survivor`` as
+    its fallback, as ``pinnace agent --server A,B`` sets up) lists."""
+    config = ClientConfig.from_kubeconfig(stopped.kubeconfig)
+    config = dataclasses.replace(config, fallback_servers=(f"https://127.0.0.1:{survivor.port}",))
+    async with Client.from_config(config) as client:
+        pods = await client.list(PODS, namespace="default", label_selector="app=ha")
+    return len(pods["items"])
+
+
 def dns_slices(server: Server) -> dict[str, str]:
     """The kube-dns EndpointSlices: name → resourceVersion."""
     out = kubectl(
@@ -159,6 +172,9 @@ def test_the_other_server_takes_over_when_the_leader_stops(servers: list[Server]
     (survivor,) = [s for s in servers if s.proc is not None]
     wait_until("the survivor's controller manager leads", lambda: CM_LEASE in survivor.log())
     wait_until("the survivor's scheduler leads", lambda: SCHED_LEASE in survivor.log())
+    # a client of the stopped server fails over to the other one
+    (stopped,) = [s for s in servers if s.proc is None]
+    assert asyncio.run(list_pods_failing_over(stopped, survivor)) == 3
     survivor.kubectl("scale", "rs", "ha", "--replicas", "5")
     wait_until("5 pods", lambda: len(pod_names(survivor)) == 5)
     survivor.kubectl("apply", "-f", "-", input=json.dumps(NODE))

@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pinnace.apiserver.authn import UserInfo
 from pinnace.apiserver.errors import StartupError
 from pinnace.client.clock import REAL_CLOCK, Clock
+from pinnace.fileutil import atomic_write
 
 log = logging.getLogger("pinnace.apiserver.authn.serviceaccount")
 
@@ -113,11 +114,7 @@ def load_or_create_signing_key(pki_dir: str | os.PathLike[str]) -> PrivateKey:
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     )
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    os.replace(tmp, path)
+    atomic_write(path, pem, mode=0o600)
     return new
 
 
