@@ -4,6 +4,7 @@ dir), so tests drive pinnace exactly as a user would."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -181,6 +182,27 @@ class Server:
         cfg = client.Configuration()
         config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=cfg)
         return client.ApiClient(cfg)
+
+
+def add_ready_node(server: Server, name: str) -> None:
+    """A Node object ``name`` with 4 CPUs, 8 GiB and a Ready condition, and no
+    kubelet behind it (for scheduling without one)."""
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+    }
+    server.kubectl("apply", "-f", "-", input=json.dumps(node))
+    status = {
+        "status": {
+            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+        }
+    }
+    server.kubectl(
+        "patch", "node", name, "--subresource=status", "--type=merge", "-p", json.dumps(status)
+    )
 
 
 class RawClient:

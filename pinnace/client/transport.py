@@ -347,21 +347,20 @@ class AiohttpTransport:
                         body=data,
                         headers={k.lower(): v for k, v in resp.headers.items()},
                     )
-            except aiohttp.ClientConnectorError as e:
-                if attempt + 1 == len(self._bases):
-                    raise TransportError(f"{method} {path}: {e!r}") from e
-                self._fail_over(base, e)
             except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as e:
-                raise TransportError(f"{method} {path}: {e!r}") from e
+                self._failed(e, base, attempt, f"{method} {path}")
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _fail_over(self, failed: str, error: BaseException) -> None:
-        """``failed`` could not be connected to: make the next server current
-        (unless a concurrent request already moved on)."""
-        if self._base != failed:
-            return
-        self._base = self._bases[(self._bases.index(failed) + 1) % len(self._bases)]
-        log.warning("API server %s unreachable (%s); using %s", failed, error, self._base)
+    def _failed(self, error: BaseException, base: str, attempt: int, what: str) -> None:
+        """A request to ``base`` failed: raise :class:`TransportError`, unless
+        nothing was sent (it could not connect) and another server is left
+        to try; then make the next server current (unless a concurrent
+        request already moved on) and return."""
+        if not isinstance(error, aiohttp.ClientConnectorError) or attempt + 1 == len(self._bases):
+            raise TransportError(f"{what}: {error!r}") from error
+        if self._base == base:
+            self._base = self._bases[(self._bases.index(base) + 1) % len(self._bases)]
+            log.warning("API server %s unreachable (%s); using %s", base, error, self._base)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -382,12 +381,8 @@ class AiohttpTransport:
                     method, base + path, **self._kwargs(params, headers, body, timeout)
                 )
                 break
-            except aiohttp.ClientConnectorError as e:
-                if attempt + 1 == len(self._bases):
-                    raise TransportError(f"{method} {path}: {e!r}") from e
-                self._fail_over(base, e)
             except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as e:
-                raise TransportError(f"{method} {path}: {e!r}") from e
+                self._failed(e, base, attempt, f"{method} {path}")
         else:
             raise AssertionError("unreachable")  # the loop breaks or raises
         try:

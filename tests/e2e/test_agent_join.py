@@ -18,6 +18,14 @@ from tests.node_cluster import cleanup_agent_runtime, write_registries_yaml
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 
 
+def stop_agent(agent: subprocess.Popen[bytes]) -> None:
+    agent.terminate()
+    try:
+        agent.wait(20)
+    except subprocess.TimeoutExpired:
+        agent.kill()
+
+
 @pytest.fixture
 def control_plane(tmp_path: Path) -> Iterator[Server]:
     server = Server(tmp_path / "server").start()
@@ -85,11 +93,7 @@ def test_agent_joins_with_a_token_and_runs_a_pod(
         assert bad.returncode == 1 and "not the one in the token" in bad.stderr
     finally:
         c.kubectl("delete", "pods", "--all", "--wait=false", check=False)
-        agent.terminate()
-        try:
-            agent.wait(20)
-        except subprocess.TimeoutExpired:
-            agent.kill()
+        stop_agent(agent)
         cleanup_agent_runtime(agent_dir, bridge)
 
 
@@ -155,11 +159,7 @@ def test_agent_fails_over_between_servers_sharing_etcd(registry: str, tmp_path: 
         assert "unreachable" in log_path.read_text()  # the agent said it moved on
     finally:
         b.kubectl("delete", "pods", "--all", "--wait=false", check=False)
-        agent.terminate()
-        try:
-            agent.wait(20)
-        except subprocess.TimeoutExpired:
-            agent.kill()
+        stop_agent(agent)
         cleanup_agent_runtime(agent_dir, bridge)
         a.stop()
         b.stop()

@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from pinnace.client import PODS, Client, ClientConfig
-from tests.cluster import RawClient, Server, free_dns_port, free_port, wait_until
+from tests.cluster import (
+    RawClient,
+    Server,
+    add_ready_node,
+    free_dns_port,
+    free_port,
+    wait_until,
+)
 from tests.etcd_cluster import EtcdCluster, etcd_available
 
 #: what docs/getting-started.md says to copy from the first server
@@ -76,12 +83,6 @@ REPLICASET = {
             "spec": {"containers": [{"name": "c", "image": "busybox"}]},
         },
     },
-}
-
-NODE = {
-    "apiVersion": "v1",
-    "kind": "Node",
-    "metadata": {"name": "ha-node", "labels": {"kubernetes.io/hostname": "ha-node"}},
 }
 
 
@@ -190,18 +191,7 @@ def test_the_other_server_takes_over_when_the_leader_stops(servers: list[Server]
     assert asyncio.run(list_pods_failing_over(stopped, survivor)) == 3
     survivor.kubectl("scale", "rs", "ha", "--replicas", "5")
     wait_until("5 pods", lambda: len(pod_names(survivor)) == 5)
-    survivor.kubectl("apply", "-f", "-", input=json.dumps(NODE))
-    status = {
-        "status": {
-            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-        }
-    }
-    survivor.kubectl(
-        "patch", "node", "ha-node", "--subresource=status", "--type=merge",
-        "-p", json.dumps(status),
-    )  # fmt: skip
+    add_ready_node(survivor, "ha-node")
     assert len(dns_slices(survivor)) == 1  # the stopped server took its slice away
     wait_until(
         "the pods scheduled",

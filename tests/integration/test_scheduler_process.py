@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import Server, process_alive, wait_until
+from tests.cluster import Server, add_ready_node, process_alive, wait_until
 
 
 def children(pid: int) -> list[tuple[int, str]]:
@@ -37,27 +37,6 @@ def children(pid: int) -> list[tuple[int, str]]:
 def scheduler_children(server: Server) -> list[int]:
     assert server.proc is not None
     return [p for p, cmd in children(server.proc.pid) if " -m pinnace scheduler " in cmd]
-
-
-NODE = {
-    "apiVersion": "v1",
-    "kind": "Node",
-    "metadata": {"name": "n1", "labels": {"kubernetes.io/hostname": "n1"}},
-}
-
-
-def add_node(server: Server) -> None:
-    server.kubectl("apply", "-f", "-", input=json.dumps(NODE))
-    status = {
-        "status": {
-            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-        }
-    }
-    server.kubectl(
-        "patch", "node", "n1", "--subresource=status", "--type=merge", "-p", json.dumps(status)
-    )
 
 
 def create_pod(server: Server, name: str) -> None:
@@ -90,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def test_child_scheduler_schedules_and_reports_metrics_on_the_server(server: Server) -> None:
     [child] = wait_until("the scheduler child", lambda: scheduler_children(server))
-    add_node(server)
+    add_ready_node(server, "n1")
     create_pod(server, "p1")
     assert wait_until("p1 bound", lambda: node_of(server, "p1")) == "n1"
 
@@ -131,7 +110,7 @@ def test_child_scheduler_goes_with_the_server(tmp_path: Path) -> None:
 def test_scheduler_in_process(tmp_path: Path) -> None:
     s = Server(tmp_path / "data", extra_args=["--scheduler-in-process"]).start()
     try:
-        add_node(s)
+        add_ready_node(s, "n1")
         create_pod(s, "p1")
         assert wait_until("p1 bound", lambda: node_of(s, "p1")) == "n1"
         assert scheduler_children(s) == []
