@@ -144,6 +144,11 @@ class FakeKubelet:
                 pass
             finally:
                 self.busy.discard(key)
+            # the pod's next event (e.g. bound) may have come while this job
+            # was still running, and was skipped: look at its latest version
+            latest = self.informer.get(key) if self.informer is not None else None
+            if latest is not None and latest is not pod:
+                self._on_pod(client, latest)
 
         self.tasks.add(t := self.loop.create_task(wrapped()))
         t.add_done_callback(self.tasks.discard)
