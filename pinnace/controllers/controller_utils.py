@@ -457,9 +457,11 @@ class RefManager:
         errors: list[BaseException] = []
         # Cached objects of one controller share their labels dict (the
         # informer's CacheCompactor), so the selector runs once per distinct
-        # dict; the objects are alive for the whole loop, so ids are stable.
+        # dict; the list keeps every object alive for the whole loop, so an id
+        # is never reused by another dict meanwhile.
+        candidates = list(objs)
         matches: dict[int, bool] = {}
-        for obj in objs:
+        for obj in candidates:
             labels = (obj.get("metadata") or {}).get("labels") or {}
             match = matches.get(id(labels))
             if match is None:
