@@ -45,6 +45,7 @@ from typing import Any
 
 from pinnace import aio
 from pinnace.client import AlreadyExists, ApiError, Client, NotFound, Obj
+from pinnace.client.events import format_time
 from pinnace.client.objects import SERVICES
 from pinnace.dns.source import ENDPOINTSLICES
 
@@ -299,7 +300,7 @@ class AddonReconciler:
             cur = None
         if cur is None:
             body = {**self.slice, "metadata": {**self.slice["metadata"]}}
-            body["metadata"]["annotations"] = {RENEW_TIME: _format(self._now())}
+            body["metadata"]["annotations"] = {RENEW_TIME: _renew_stamp(self._now())}
             try:
                 await self.client.create(ENDPOINTSLICES, body, namespace=NAMESPACE)
                 log.info("created EndpointSlice kube-system/%s", name)
@@ -312,7 +313,9 @@ class AddonReconciler:
         if patch:
             log.info("correcting EndpointSlice kube-system/%s", name, extra={"patch": patch})
         if patch or _renew_time(cur) < self._now() - self.resync / 2:
-            patch.setdefault("metadata", {})["annotations"] = {RENEW_TIME: _format(self._now())}
+            patch.setdefault("metadata", {})["annotations"] = {
+                RENEW_TIME: _renew_stamp(self._now())
+            }
             await self.client.patch(ENDPOINTSLICES, name, patch, namespace=NAMESPACE)
 
 
@@ -320,8 +323,8 @@ def _name(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("name") or "")
 
 
-def _format(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _renew_stamp(t: float) -> str:
+    return format_time(datetime.fromtimestamp(t, UTC))
 
 
 def _renew_time(obj: Obj) -> float:
