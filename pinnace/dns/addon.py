@@ -39,12 +39,12 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from pinnace import aio
-from pinnace.client import AlreadyExists, ApiError, Client, NotFound, Obj
+from pinnace.client import AlreadyExists, ApiError, Client, Conflict, NotFound, Obj
 from pinnace.client.events import format_time
 from pinnace.client.objects import SERVICES
 from pinnace.dns.source import ENDPOINTSLICES
@@ -197,9 +197,13 @@ class AddonReconciler:
         metrics_port: int,
         resync: float = 60.0,
         now: Callable[[], float] = time.time,
+        cached_slices: Callable[[], Iterable[Obj]] | None = None,
     ) -> None:
+        """``cached_slices`` lists EndpointSlices from an informer's cache
+        (the DNS's own); without it every pass LISTs the kube-dns slices."""
         self.client = client
         self._now = now
+        self._cached_slices = cached_slices
         self.service = desired_service(service_ip)
         self.slice = desired_slice(advertise_ip, dns_port, metrics_port)
         self.slice_name = str(self.slice["metadata"]["name"])
@@ -242,21 +246,41 @@ class AddonReconciler:
             await self.client.delete(ENDPOINTSLICES, self.slice_name, namespace=NAMESPACE)
             log.info("deleted EndpointSlice kube-system/%s", self.slice_name)
 
+    async def _kube_dns_slices(self) -> list[Obj]:
+        if self._cached_slices is None:
+            listed = await self.client.list(
+                ENDPOINTSLICES,
+                namespace=NAMESPACE,
+                label_selector=f"{SERVICE_NAME_LABEL}={KUBE_DNS},{MANAGED_BY_LABEL}={MANAGED_BY}",
+            )
+            return list(listed.get("items") or [])
+        return [
+            s
+            for s in self._cached_slices()
+            if (s.get("metadata") or {}).get("namespace") == NAMESPACE
+            and (labels := (s.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
+            == KUBE_DNS
+            and labels.get(MANAGED_BY_LABEL) == MANAGED_BY
+        ]
+
     async def _remove_stale_slices(self) -> None:
-        ours = await self.client.list(
-            ENDPOINTSLICES,
-            namespace=NAMESPACE,
-            label_selector=f"{SERVICE_NAME_LABEL}={KUBE_DNS},{MANAGED_BY_LABEL}={MANAGED_BY}",
-        )
         oldest = self._now() - STALE_AFTER_RESYNCS * self.resync
-        for other in ours.get("items") or []:
+        for other in await self._kube_dns_slices():
             name = _name(other)
             if name == self.slice_name:
                 continue
             if name != KUBE_DNS and _renew_time(other) >= oldest:
                 continue  # another live server's
-            with contextlib.suppress(NotFound):
-                await self.client.delete(ENDPOINTSLICES, name, namespace=NAMESPACE)
+            # the resourceVersion precondition keeps a slice whose server
+            # renewed it after the version this pass looked at (a cache lags)
+            rv = (other.get("metadata") or {}).get("resourceVersion")
+            with contextlib.suppress(NotFound, Conflict):
+                await self.client.delete(
+                    ENDPOINTSLICES,
+                    name,
+                    namespace=NAMESPACE,
+                    preconditions={"resourceVersion": rv} if rv else None,
+                )
                 log.info("deleted EndpointSlice kube-system/%s (its server is gone)", name)
 
     async def _get(self, resource: Any, name: str) -> Obj | None:

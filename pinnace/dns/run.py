@@ -98,7 +98,7 @@ class ClusterDns:
         """Serve until cancelled."""
         cfg = self.config
         factory = SharedInformerFactory(self.client)
-        IndexSource(factory, self.index, on_change=self._poke)
+        source = IndexSource(factory, self.index, on_change=self._poke)
         runner = await self._start_http()
         addon_task: asyncio.Task[None] | None = None
         try:
@@ -113,6 +113,7 @@ class ClusterDns:
                 dns_port=self.server.udp_address[1],
                 metrics_port=self.metrics_address[1],
                 resync=cfg.addon_resync_seconds,
+                cached_slices=source.slices.list,
             )
             try:
                 await self.addon.ensure()
