@@ -33,7 +33,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pinnace import __version__, gcpolicy
+from pinnace import __version__, eventloop, gcpolicy
 from pinnace.cli.agent import add_agent_command, add_node_flags, kubelet_config_from_args
 from pinnace.cli.credentials import add_credentials_parsers
 from pinnace.cli.image import add_image_commands
@@ -471,7 +471,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         return 0
 
     try:
-        return asyncio.run(gcpolicy.run_with_policy(run()))
+        return eventloop.run(gcpolicy.run_with_policy(run()))
     except (ProfileError, ValueError) as e:
         log.error("pinnace sim: %s", e)
         return 1
@@ -498,7 +498,7 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
         coro = run_scheduler(client_config, config_file=args.config, leader_elect=args.leader_elect)
         if args.metrics_socket:
             coro = _with_metrics_socket(coro, args.metrics_socket)
-        return asyncio.run(_run_until_signal(gcpolicy.run_with_policy(coro), "pinnace scheduler"))
+        return eventloop.run(_run_until_signal(gcpolicy.run_with_policy(coro), "pinnace scheduler"))
     except (ConfigError, SchedulerConfigError) as e:
         log.error("pinnace scheduler: %s", e)
         return 1
@@ -560,7 +560,7 @@ def _cmd_controller_manager(args: argparse.Namespace) -> int:
         log.error("%s: %s", what, e)
         return 1
     try:
-        return asyncio.run(
+        return eventloop.run(
             gcpolicy.run_with_policy(_run_controller_manager(args, config, what=what))
         )
     except ControllerManagerError as e:
@@ -640,7 +640,7 @@ def _run_control_plane(args: argparse.Namespace, *, what: str) -> int:
         config.storage_url(),
     )
     try:
-        return asyncio.run(run_foreground(serve, config, what=what))
+        return eventloop.run(run_foreground(serve, config, what=what))
     except StartupError as e:
         log.error("%s: %s", what, e)
         return 1

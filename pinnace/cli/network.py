@@ -15,6 +15,8 @@ import ipaddress
 import logging
 from typing import Any
 
+from pinnace import eventloop
+
 __all__ = [
     "DEFAULT_SERVICE_CIDR",
     "add_dns_command",
@@ -206,7 +208,6 @@ def proxy_config(
 
 
 def _cmd_proxy(args: argparse.Namespace) -> int:
-    import asyncio
 
     from pinnace.cli.logs import setup_logging
 
@@ -232,7 +233,7 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
             cluster_cidr=args.cluster_cidr,
             service_cidr=args.service_cidr,
         )
-        return asyncio.run(_run_until_signal(run_proxy(client_config, config), "pinnace proxy"))
+        return eventloop.run(_run_until_signal(run_proxy(client_config, config), "pinnace proxy"))
     except (ConfigError, ProxyError, OSError) as e:
         log.error("pinnace proxy: %s", e)
         return 1
@@ -319,7 +320,6 @@ def dns_config(
 
 
 def _cmd_dns(args: argparse.Namespace) -> int:
-    import asyncio
 
     from pinnace.cli.logs import setup_logging
 
@@ -339,7 +339,7 @@ def _cmd_dns(args: argparse.Namespace) -> int:
             upstreams=args.upstream,
             metrics_port=args.metrics_port,
         )
-        return asyncio.run(_run_until_signal(run_dns(client_config, config), "pinnace dns"))
+        return eventloop.run(_run_until_signal(run_dns(client_config, config), "pinnace dns"))
     except (ConfigError, OSError) as e:
         log.error("pinnace dns: %s", e)
         return 1
