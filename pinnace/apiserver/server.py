@@ -714,6 +714,19 @@ async def _start_loopback_site(runner: web.AppRunner, data_dir: Path) -> Path | 
     return path
 
 
+def serving_cert_hosts(config: ServerConfig) -> list[str]:
+    """The names the serving certificate carries besides the fixed ones: the
+    bind address, the advertise address and ``--tls-san``. The advertise
+    address is what the ``kubernetes`` Endpoints list, and agents that learn
+    the servers from there (``pinnace.client.apiservers``) connect to it, so
+    it must verify, as upstream's self-signed serving certificate does."""
+    from pinnace.apiserver.services.kubernetes import advertise_address
+    from pinnace.netutil import default_route_ip
+
+    advertise = advertise_address(config.advertise_address, config.bind_address, default_route_ip)
+    return [config.bind_address, advertise, *config.tls_sans]
+
+
 async def serve(
     config: ServerConfig,
     *,
@@ -733,7 +746,7 @@ async def serve(
     try:
         pki = ensure_pki(
             config.pki_dir,
-            hosts=[config.bind_address, *config.tls_sans],
+            hosts=serving_cert_hosts(config),
             cert_validity=config.cert_validity,
             ca_validity=config.ca_validity,
         )

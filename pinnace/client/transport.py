@@ -259,6 +259,7 @@ class AiohttpTransport:
         self._bases = [self._base] + [
             u.rstrip("/") for u in config.fallback_servers if self._unix_path is None
         ]
+        self._configured = list(dict.fromkeys(self._bases))
         self._ssl: ssl.SSLContext | None = (
             build_ssl_context(config) if self._base.startswith("https:") else None
         )
@@ -356,11 +357,36 @@ class AiohttpTransport:
         nothing was sent (it could not connect) and another server is left
         to try; then make the next server current (unless a concurrent
         request already moved on) and return."""
-        if not isinstance(error, aiohttp.ClientConnectorError) or attempt + 1 == len(self._bases):
+        if not isinstance(error, aiohttp.ClientConnectorError) or attempt + 1 >= len(self._bases):
             raise TransportError(f"{what}: {error!r}") from error
         if self._base == base:
-            self._base = self._bases[(self._bases.index(base) + 1) % len(self._bases)]
+            # a server no longer listed (learn_servers dropped it) moves on to the first
+            i = self._bases.index(base) + 1 if base in self._bases else 0
+            self._base = self._bases[i % len(self._bases)]
             log.warning("API server %s unreachable (%s); using %s", base, error, self._base)
+
+    @property
+    def can_fail_over(self) -> bool:
+        """Whether this transport can use other servers (not a Unix socket)."""
+        return self._unix_path is None
+
+    @property
+    def servers(self) -> list[str]:
+        """The servers requests fail over between, the current one among them."""
+        return list(self._bases)
+
+    def learn_servers(self, urls: list[str]) -> bool:
+        """Fail over to ``urls`` too (the API servers the cluster lists in the
+        ``kubernetes`` Endpoints), after the configured servers, which are
+        always kept. The current server stays current. Returns whether the
+        list changed. A Unix-socket transport has one server and ignores this."""
+        if not self.can_fail_over:
+            return False
+        bases = list(dict.fromkeys([*self._configured, *(u.rstrip("/") for u in urls)]))
+        if bases == self._bases:
+            return False
+        self._bases = bases
+        return True
 
     @contextlib.asynccontextmanager
     async def stream(

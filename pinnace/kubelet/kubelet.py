@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pinnace.client import Client, ClientConfig, Obj
+from pinnace.client.apiservers import follow_api_servers_in_background
 from pinnace.client.events import EventRecorder
 from pinnace.client.informer import Informer
 from pinnace.client.objects import PODS
@@ -419,4 +420,5 @@ async def run_kubelet(client_config: ClientConfig, config: KubeletConfig) -> Non
         client_config, max_requests_in_flight=API_REQUESTS_IN_FLIGHT
     ) as client:
         kubelet = Kubelet(client, config, server_factory=services.server_factory(client_config))
-        await kubelet.run()
+        async with follow_api_servers_in_background(client):
+            await kubelet.run()

@@ -29,6 +29,7 @@ import time
 from typing import Protocol
 
 from pinnace.client import Client, ClientConfig, Obj, ResourceRef, SharedInformerFactory
+from pinnace.client.apiservers import follow_api_servers_in_background
 from pinnace.client.clock import REAL_CLOCK, Clock
 from pinnace.proxy import metrics
 from pinnace.proxy.config import ProxyConfig, ProxyError
@@ -132,7 +133,10 @@ async def run_proxy(
         if flag:
             loop.request()
 
-    async with Client.from_config(client_config) as client:
+    async with (
+        Client.from_config(client_config) as client,
+        follow_api_servers_in_background(client),
+    ):
         factory = SharedInformerFactory(client, clock=clock)
         svcs = factory.informer(SERVICES, label_selector=SERVICE_SELECTOR)
         slices = factory.informer(ENDPOINTSLICES, label_selector=SERVICE_SELECTOR)

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from pinnace.client import PODS, Client, ClientConfig
+from pinnace.client.apiservers import follow_api_servers
+from pinnace.client.transport import AiohttpTransport
 from tests.cluster import (
     RawClient,
     Server,
@@ -146,6 +148,31 @@ async def list_pods_failing_over(stopped: Server, survivor: Server) -> int:
     return len(pods["items"])
 
 
+async def learn_then_fail_over(leader: Server, other: Server) -> tuple[list[str], int]:
+    """A client given only ``leader`` (as ``pinnace agent --server A`` is)
+    learns the other server from the ``kubernetes`` Endpoints; then
+    ``leader`` stops. Returns the servers it learned and how many ``app=ha``
+    pods it lists afterwards."""
+    config = ClientConfig.from_kubeconfig(leader.kubeconfig)
+    assert not config.fallback_servers
+    want = f"https://127.0.0.1:{other.port}"
+    async with Client.from_config(config) as client:
+        transport = client.transport
+        assert isinstance(transport, AiohttpTransport)
+        follower = asyncio.create_task(follow_api_servers(client, interval=0.2))
+        try:
+            for _ in range(300):
+                if want in transport.servers:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            follower.cancel()
+        learned = transport.servers
+        await asyncio.to_thread(leader.stop)
+        pods = await client.list(PODS, namespace="default", label_selector="app=ha")
+    return learned, len(pods["items"])
+
+
 def dns_slices(server: Server) -> dict[str, tuple[str, str]]:
     """The kube-dns EndpointSlices: name → (resourceVersion, endpoints and ports)."""
     out = kubectl(
@@ -182,7 +209,12 @@ def test_the_other_server_takes_over_when_the_leader_stops(servers: list[Server]
     # the first server usually leads both; the scheduler may lead on the
     # other one (it won the race at start-up), which then simply keeps it
     (cm_leader,) = leaders(servers, CM_LEASE)
-    cm_leader.stop()
+    (other,) = [s for s in servers if s is not cm_leader]
+    # a client given only the leader's server learns the other one and,
+    # once the leader's server stops, carries on there
+    learned, listed = asyncio.run(learn_then_fail_over(cm_leader, other))
+    assert f"https://127.0.0.1:{other.port}" in learned, learned
+    assert listed == 3
     (survivor,) = [s for s in servers if s.proc is not None]
     wait_until("the survivor's controller manager leads", lambda: CM_LEASE in survivor.log())
     wait_until("the survivor's scheduler leads", lambda: SCHED_LEASE in survivor.log())

@@ -101,6 +101,9 @@ def test_node_rules_for_the_rest() -> None:
     assert a.decide(get("pods", "web", verb="patch", sub="status"))[0] == "allow"
     assert a.decide(get("nodes", "n1", verb="patch", ns="", sub="status"))[0] == "allow"
     assert a.decide(get("deployments", "", verb="list"))[0] == "no-opinion"
+    # the API servers' list an agent fails over to (pinnace.client.apiservers)
+    assert a.decide(get("endpoints", "kubernetes", ns="default"))[0] == "allow"
+    assert a.decide(get("endpoints", "", ns="default", verb="watch"))[0] == "no-opinion"
     other = Attributes(
         UserInfo("alice", ()), "get", True, resource="secrets", namespace="app", name="tls"
     )

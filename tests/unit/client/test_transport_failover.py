@@ -85,3 +85,35 @@ async def test_without_fallbacks_an_unreachable_server_is_an_error() -> None:
             await t.request("GET", "/api")
     finally:
         await t.close()
+
+
+async def test_learned_servers_are_failed_over_to_after_the_configured_ones() -> None:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"ok": True})
+
+    live, url = await serve_all(handle)
+    first, second = dead_url(), dead_url()
+    t = AiohttpTransport(ClientConfig(server=first, fallback_servers=(second,)))
+    try:
+        assert t.learn_servers([url + "/", first]) is True
+        assert t.servers == [first, second, url]  # configured first, no duplicates
+        assert t.learn_servers([url]) is False  # nothing new
+        r = await t.request("GET", "/api")
+        assert r.status == 200 and t._base == url
+        # the cluster stops listing it: it stays current until it fails
+        assert t.learn_servers([]) is True
+        assert t.servers == [first, second]
+        assert (await t.request("GET", "/api")).status == 200
+        await live.close()
+        with pytest.raises(TransportError):
+            await t.request("GET", "/api")  # nothing left that answers
+        assert t._base in (first, second)
+    finally:
+        await t.close()
+        await live.close()
+
+
+def test_a_unix_socket_transport_learns_nothing() -> None:
+    t = AiohttpTransport(ClientConfig(server="unix:///run/x.sock"))
+    assert t.learn_servers(["https://10.0.0.1:6443"]) is False
+    assert t.servers == ["http://localhost"]
