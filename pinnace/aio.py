@@ -7,13 +7,17 @@ finished: it returns the result and the cancelled task carries on
 A component in such a loop never stopped, and ``pinnace server`` could hang
 on SIGTERM sent while its informers were syncing. This one is the 3.12
 construction, on ``asyncio.timeout`` (3.11+).
+
+:func:`in_background` runs a coroutine as a task for as long as a ``with``
+block runs, and cancels and awaits it when the block ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -23,3 +27,15 @@ async def wait_for(aw: Awaitable[T], timeout: float | None) -> T:
     (None: no limit); a cancellation of the caller always propagates."""
     async with asyncio.timeout(timeout):
         return await aw
+
+
+@contextlib.asynccontextmanager
+async def in_background(coro: Coroutine[Any, Any, Any], name: str) -> AsyncIterator[None]:
+    """Run ``coro`` as a task while the block runs; cancel and await it after."""
+    task = asyncio.get_running_loop().create_task(coro, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -19,12 +19,11 @@ Concurrency model: one task per client, a GET every ``interval`` seconds
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
 
+from pinnace.aio import in_background
 from pinnace.client.clock import REAL_CLOCK, Clock
 from pinnace.client.errors import ApiError
 from pinnace.client.objects import Obj, ResourceRef
@@ -80,17 +79,8 @@ async def follow_api_servers(
         await clock.sleep(interval)
 
 
-@contextlib.asynccontextmanager
-async def follow_api_servers_in_background(
+def follow_api_servers_in_background(
     client: Client, *, interval: float = DEFAULT_INTERVAL
-) -> AsyncIterator[None]:
+) -> contextlib.AbstractAsyncContextManager[None]:
     """Run :func:`follow_api_servers` for ``client`` while the block runs."""
-    task = asyncio.get_running_loop().create_task(
-        follow_api_servers(client, interval=interval), name="follow-api-servers"
-    )
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return in_background(follow_api_servers(client, interval=interval), "follow-api-servers")

@@ -58,3 +58,25 @@ async def test_timeout_and_result() -> None:
     with pytest.raises(TimeoutError):
         await aio.wait_for(asyncio.sleep(5), 0.01)
     assert await aio.wait_for(asyncio.sleep(0, 1), None) == 1
+
+
+async def test_in_background_runs_while_the_block_runs_then_is_cancelled() -> None:
+    ticks: list[int] = []
+    stopped = asyncio.Event()
+
+    async def tick() -> None:
+        try:
+            while True:
+                ticks.append(len(ticks))
+                await asyncio.sleep(0)
+        finally:
+            stopped.set()
+
+    async with aio.in_background(tick(), "tick"):
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert ticks and not stopped.is_set()
+    assert stopped.is_set()
+    seen = len(ticks)
+    await asyncio.sleep(0)
+    assert len(ticks) == seen

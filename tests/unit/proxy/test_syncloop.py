@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 
+from pinnace.aio import in_background
 from pinnace.client.clock import FakeClock
 from pinnace.proxy.syncloop import SyncLoop
 
@@ -25,15 +24,8 @@ class Recorder:
         return self.again
 
 
-@contextlib.asynccontextmanager
-async def running(loop: SyncLoop) -> AsyncIterator[None]:
-    task = asyncio.ensure_future(loop.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(loop: SyncLoop) -> contextlib.AbstractAsyncContextManager[None]:
+    return in_background(loop.run(), "sync-loop")
 
 
 @pytest.fixture
