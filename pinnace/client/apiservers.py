@@ -26,15 +26,14 @@ import logging
 from pinnace.aio import in_background
 from pinnace.client.clock import REAL_CLOCK, Clock
 from pinnace.client.errors import ApiError
-from pinnace.client.objects import Obj, ResourceRef
+from pinnace.client.objects import ENDPOINTS, Obj
 from pinnace.client.rest import Client
 from pinnace.client.transport import AiohttpTransport, TransportError
 
-__all__ = ["ENDPOINTS", "follow_api_servers", "follow_api_servers_in_background", "server_urls"]
+__all__ = ["follow_api_servers", "follow_api_servers_in_background", "server_urls"]
 
 log = logging.getLogger("pinnace.client.apiservers")
 
-ENDPOINTS = ResourceRef("", "v1", "endpoints", True, "Endpoints")
 #: servers come and go rarely; two GETs a minute per node (kubelet, kube-proxy) is little
 DEFAULT_INTERVAL = 60.0
 

@@ -91,6 +91,7 @@ EVENTS = ResourceRef("", "v1", "events", True, "Event")
 LEASES = ResourceRef("coordination.k8s.io", "v1", "leases", True, "Lease")
 NODES = ResourceRef("", "v1", "nodes", False, "Node")
 SERVICES = ResourceRef("", "v1", "services", True, "Service")
+ENDPOINTS = ResourceRef("", "v1", "endpoints", True, "Endpoints")
 CONFIGMAPS = ResourceRef("", "v1", "configmaps", True, "ConfigMap")
 SECRETS = ResourceRef("", "v1", "secrets", True, "Secret")
 

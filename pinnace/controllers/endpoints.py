@@ -51,9 +51,9 @@ from pinnace.client import (
     Conflict,
     NotFound,
     Obj,
-    ResourceRef,
     key_of,
 )
+from pinnace.client.objects import ENDPOINTS, SERVICES
 from pinnace.controllers.base import DETAIL, Controller, ControllerContext, Requeue
 from pinnace.controllers.controller_utils import is_pod_ready
 
@@ -69,8 +69,6 @@ __all__ = [
     "should_set_hostname",
 ]
 
-SERVICES = ResourceRef("", "v1", "services", True, "Service")
-ENDPOINTS = ResourceRef("", "v1", "endpoints", True, "Endpoints")
 
 #: upstream ``maxCapacity``: addresses beyond it are dropped
 MAX_CAPACITY = 1000
