@@ -47,11 +47,6 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def name() -> str:
-    """Which loop :func:`run` would use, for logs and benchmark output."""
-    return "asyncio" if loop_factory() is None else "uvloop"
-
-
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion on a new loop, as ``asyncio.run`` does."""
     factory = loop_factory()

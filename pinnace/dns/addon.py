@@ -197,10 +197,10 @@ class AddonReconciler:
         metrics_port: int,
         resync: float = 60.0,
         now: Callable[[], float] = time.time,
-        cached_slices: Callable[[], Iterable[Obj]] | None = None,
+        cached_slices: Callable[[], Iterable[Obj]],
     ) -> None:
-        """``cached_slices`` lists EndpointSlices from an informer's cache
-        (the DNS's own); without it every pass LISTs the kube-dns slices."""
+        """``cached_slices`` lists the EndpointSlices of an informer's cache
+        (the DNS's own), where the sweep of stale slices looks."""
         self.client = client
         self._now = now
         self._cached_slices = cached_slices
@@ -246,26 +246,22 @@ class AddonReconciler:
             await self.client.delete(ENDPOINTSLICES, self.slice_name, namespace=NAMESPACE)
             log.info("deleted EndpointSlice kube-system/%s", self.slice_name)
 
-    async def _kube_dns_slices(self) -> list[Obj]:
-        if self._cached_slices is None:
-            listed = await self.client.list(
-                ENDPOINTSLICES,
-                namespace=NAMESPACE,
-                label_selector=f"{SERVICE_NAME_LABEL}={KUBE_DNS},{MANAGED_BY_LABEL}={MANAGED_BY}",
-            )
-            return list(listed.get("items") or [])
-        return [
-            s
-            for s in self._cached_slices()
-            if (s.get("metadata") or {}).get("namespace") == NAMESPACE
-            and (labels := (s.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
-            == KUBE_DNS
-            and labels.get(MANAGED_BY_LABEL) == MANAGED_BY
-        ]
+    def _kube_dns_slices(self) -> list[Obj]:
+        out = []
+        for s in self._cached_slices():
+            meta = s.get("metadata") or {}
+            labels = meta.get("labels") or {}
+            if (
+                meta.get("namespace") == NAMESPACE
+                and labels.get(SERVICE_NAME_LABEL) == KUBE_DNS
+                and labels.get(MANAGED_BY_LABEL) == MANAGED_BY
+            ):
+                out.append(s)
+        return out
 
     async def _remove_stale_slices(self) -> None:
         oldest = self._now() - STALE_AFTER_RESYNCS * self.resync
-        for other in await self._kube_dns_slices():
+        for other in self._kube_dns_slices():
             name = _name(other)
             if name == self.slice_name:
                 continue

@@ -18,7 +18,7 @@ from pinnace import eventloop
 
 def test_uvloop_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(eventloop.ENV, raising=False)
-    assert eventloop.name() == "uvloop"
+    assert eventloop.loop_factory() is uvloop.new_event_loop
 
     async def loop_type() -> type:
         return type(asyncio.get_running_loop())
@@ -28,7 +28,7 @@ def test_uvloop_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_standard_loop_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(eventloop.ENV, "asyncio")
-    assert eventloop.name() == "asyncio"
+    assert eventloop.loop_factory() is None
 
     async def loop_type() -> type:
         return type(asyncio.get_running_loop())
@@ -41,7 +41,7 @@ def test_an_unknown_choice_warns_and_uses_uvloop(
 ) -> None:
     monkeypatch.setenv(eventloop.ENV, "trio")
     with caplog.at_level(logging.WARNING, logger="pinnace.eventloop"):
-        assert eventloop.name() == "uvloop"
+        assert eventloop.loop_factory() is uvloop.new_event_loop
     assert "'trio'" in caplog.text
 
 
